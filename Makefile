@@ -1,0 +1,46 @@
+# rnnstudy — run `make help` for the targets.
+SHELL := /bin/bash
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+EXP ?= experiments/tour.yaml
+STAMP := $(VENV)/.setup-done
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml scripts/setup.sh
+	PY=$(PY) VENV=$(VENV) bash scripts/setup.sh
+	touch $(STAMP)
+
+setup: $(STAMP) ## create .venv: CPU torch where there is no GPU, then rnnstudy (editable) + dev tools
+
+experiment: $(STAMP) ## run an experiment file (EXP=experiments/tour.yaml) and record it in MLflow
+	MPLBACKEND=agg $(BIN)/rnnstudy experiment $(EXP) $(ARGS)
+
+run: $(STAMP) ## one run of EXP's base config (ARGS="--set model.cell=gru")
+	MPLBACKEND=agg $(BIN)/rnnstudy run $(EXP) $(ARGS)
+
+test: $(STAMP) ## run the test suite
+	MPLBACKEND=agg $(BIN)/pytest -q $(ARGS)
+
+lint: $(STAMP) ## ruff format check + lint
+	$(BIN)/ruff format --check rnnstudy tests
+	$(BIN)/ruff check rnnstudy tests
+
+format: $(STAMP) ## ruff format + autofix
+	$(BIN)/ruff format rnnstudy tests
+	$(BIN)/ruff check --fix rnnstudy tests
+
+ui: $(STAMP) ## MLflow UI on http://127.0.0.1:5000 over the project's store
+	$(BIN)/rnnstudy ui
+
+clean: ## remove generated files (keeps .venv and mlflow.db)
+	rm -rf .pytest_cache .ruff_cache **/__pycache__ reports/*/ 
+
+distclean: clean ## also remove .venv, mlflow.db, artifacts
+	rm -rf $(VENV) mlflow.db mlruns mlartifacts
+
+.PHONY: help setup experiment run test lint format ui clean distclean

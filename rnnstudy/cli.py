@@ -1,0 +1,70 @@
+"""rnnstudy command line.
+
+    rnnstudy run FILE [--set a.b=v ...] [--profile quick]      one run (the file's base config)
+    rnnstudy experiment FILE [--set ...] [--profile quick]     the grid: parent run + child per point
+    rnnstudy ui [--port 5000]                                  MLflow UI on 127.0.0.1 over the store
+
+Bad input exits with code 2 and one line on stderr, before any MLflow run is created.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+from rnnstudy.config import ConfigError
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="experiment YAML file")
+    p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override")
+    p.add_argument("--profile", default=None, help="named profile in the file (e.g. quick)")
+    p.add_argument("--no-progress", action="store_true", help="hide Lightning's progress bars")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="rnnstudy", description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    _common(sub.add_parser("run", help="train one configuration"))
+    e = sub.add_parser("experiment", help="run an experiment file's grid")
+    _common(e)
+    e.add_argument("--jobs", type=int, default=1, help="grid points in parallel processes")
+    e.add_argument("--resume", action="store_true", help="skip points already finished")
+    e.add_argument("--no-report", action="store_true", help="do not build the report at the end")
+    u = sub.add_parser("ui", help="MLflow UI over the project's store")
+    u.add_argument("--port", type=int, default=5000)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return dispatch(args)
+    except ConfigError as err:
+        print(f"rnnstudy: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rnnstudy: interrupted", file=sys.stderr)
+        return 130
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    if args.cmd == "ui":
+        from rnnstudy.tracking import tracking_uri
+
+        cmd = ["mlflow", "ui", "--host", "127.0.0.1", "--port", str(args.port)]
+        cmd += ["--backend-store-uri", tracking_uri()]
+        return subprocess.call(cmd, env=os.environ.copy())
+    from rnnstudy.commands import run_command, experiment_command
+
+    if args.cmd == "run":
+        return run_command(args)
+    if args.cmd == "experiment":
+        return experiment_command(args)
+    raise AssertionError(args.cmd)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

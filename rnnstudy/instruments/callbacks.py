@@ -1,0 +1,137 @@
+"""The instruments as Lightning callbacks, each on its own schedule, knowing nothing of the task.
+
+* ``GradNorms``   — every step: total gradient norm before/after clipping, whether the step
+  was clipped, the running clip rate, per-parameter norms (logged every ``log_every`` steps; the
+  clip rate counts every step).
+* ``GradTime``    — on the probe schedule: the exact per-time-step ‖∂L/∂h_t‖ (and ‖∂L/∂c_t‖)
+  for every layer, its summaries as metrics, and the whole matrix (probe step x time step) as
+  ``gradtime/<layer>.npz`` in ``out_dir``.
+* ``Spectrum``    — on the probe schedule: spectral radius and σ_max of every W_hh block.
+
+They log through ``trainer.logger.log_metrics`` (buffered: see ``rnnstudy.tracking``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+from rnnstudy.instruments.gradtime import layer_grads, reduce_norms
+from rnnstudy.instruments.schedule import should_probe
+from rnnstudy.instruments.spectrum import spectrum
+from rnnstudy.instruments.summaries import summarise
+from rnnstudy.models.recurrent import param_label
+
+
+def _log(trainer: pl.Trainer, metrics: dict[str, float], step: int) -> None:
+    if trainer.logger is not None and metrics:
+        trainer.logger.log_metrics(metrics, step=step)
+
+
+class GradNorms(pl.Callback):
+    def __init__(self, log_every: int = 1):
+        self.log_every = log_every
+        self.steps = 0
+        self.clipped = 0
+        self._param_norms: dict[str, float] = {}
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        self._param_norms = {}
+        if trainer.global_step % self.log_every:
+            return
+        names, norms = [], []
+        for name, p in pl_module.model.named_parameters():
+            if p.grad is not None:
+                names.append(name)
+                norms.append(torch.linalg.vector_norm(p.grad))
+        if norms:
+            values = torch.stack(norms).tolist()
+            self._param_norms = {
+                f"grad/param/{param_label(n)}": v for n, v in zip(names, values, strict=True)
+            }
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        stats = pl_module.last_clip
+        pl_module.last_clip = None
+        if stats is None:  # no backward happened (diverged loss)
+            return
+        self.steps += 1
+        self.clipped += int(stats.clipped)
+        step = trainer.global_step - 1  # the step just taken
+        if step % self.log_every:
+            return
+        m = {
+            "train/loss": pl_module.last_loss,
+            "grad/norm_preclip": stats.pre,
+            "grad/norm_postclip": stats.post,
+            "grad/clipped": float(stats.clipped),
+            "grad/clip_rate": self.clipped / self.steps,
+        }
+        m.update(self._param_norms)
+        _log(trainer, m, step)
+
+
+class GradTime(pl.Callback):
+    def __init__(self, every: int, log_spaced_early: bool = True, out_dir: str | Path | None = None):
+        self.every, self.early = every, log_spaced_early
+        self.out_dir = Path(out_dir) if out_dir else None
+        self.steps: list[int] = []
+        self.rows: dict[str, list[np.ndarray]] = {}
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        pl_module.capture = should_probe(trainer.global_step, self.every, self.early)
+
+    def on_after_backward(self, trainer, pl_module) -> None:
+        if not pl_module.capture or not pl_module.captured:
+            return
+        pieces: dict[str, list[torch.Tensor]] = {}
+        for win in pl_module.captured:
+            grads = layer_grads(pl_module.model, win.inputs, win.outputs, win.grads, win.state0)
+            for k, v in reduce_norms(grads).items():
+                pieces.setdefault(k, []).append(v)
+        step = trainer.global_step
+        metrics = {}
+        for k, parts in pieces.items():
+            row = torch.cat(parts).double().cpu().numpy()
+            self.rows.setdefault(k, []).append(row)
+            for name, v in summarise(row, reverse="_reverse" in k).items():
+                metrics[f"gradtime/{k}/{name}"] = v
+        self.steps.append(step)
+        _log(trainer, metrics, step)
+        pl_module.captured = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        pl_module.capture = False
+        pl_module.captured = []
+
+    def matrices(self) -> dict[str, np.ndarray]:
+        return {k: np.stack(v) for k, v in self.rows.items()}
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.save()
+
+    def save(self) -> list[Path]:
+        if self.out_dir is None or not self.steps:
+            return []
+        d = self.out_dir / "gradtime"
+        d.mkdir(parents=True, exist_ok=True)
+        paths = []
+        steps = np.asarray(self.steps, dtype=np.int64)
+        for k, mat in self.matrices().items():
+            p = d / f"{k}.npz"
+            np.savez_compressed(p, norms=mat, steps=steps, time=np.arange(mat.shape[1]))
+            paths.append(p)
+        return paths
+
+
+class Spectrum(pl.Callback):
+    def __init__(self, every: int, log_spaced_early: bool = True):
+        self.every, self.early = every, log_spaced_early
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        step = trainer.global_step
+        if should_probe(step, self.every, self.early):
+            _log(trainer, spectrum(pl_module.model), step)

@@ -1,0 +1,165 @@
+"""Run one configuration: build task, model, data, instruments, train, record in MLflow.
+
+This is the single training loop of the project: ``rnnstudy run``, every grid point of
+``rnnstudy experiment`` and every Optuna trial of ``rnnstudy sweep`` go through ``run_one``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import yaml
+
+from rnnstudy import tracking
+from rnnstudy.config import RunConfig, flatten
+from rnnstudy.data import TaskData
+from rnnstudy.instruments.callbacks import GradNorms, GradTime, Spectrum
+from rnnstudy.module import SequenceModule
+from rnnstudy.tasks import Task, build_task
+
+log = logging.getLogger("rnnstudy")
+
+
+@dataclass
+class RunResult:
+    config: RunConfig
+    outcome: str  # solved | unsolved | diverged | failed | pruned
+    metrics: dict[str, float] = field(default_factory=dict)
+    steps_to_solve: int | None = None
+    run_id: str | None = None
+    seconds: float = 0.0
+    reason: str = ""
+
+    @property
+    def primary(self) -> float:
+        from rnnstudy.tasks import build_task as _bt
+
+        return self.metrics.get("final/" + _bt(self.config.task).metric.split("/", 1)[1], math.nan)
+
+
+def run_tags(cfg: RunConfig) -> dict[str, str]:
+    return {"cell": cfg.model.cell, "task": cfg.task.name, "clip": cfg.clip.label()}
+
+
+def quiet_lightning() -> None:
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    warnings.filterwarnings("ignore", ".*IterableDataset.*__len__.*")
+    warnings.filterwarnings("ignore", ".*LeafSpec.*")
+
+
+def make_trainer(cfg: RunConfig, logger, callbacks: list, progress: bool) -> pl.Trainer:
+    return pl.Trainer(
+        max_steps=cfg.train.max_steps,
+        val_check_interval=min(cfg.train.val_every, cfg.train.max_steps),
+        check_val_every_n_epoch=None,
+        num_sanity_val_steps=0,
+        accelerator=cfg.train.accelerator,
+        devices=1,
+        precision="64-true" if cfg.train.precision == "64" else "32-true",
+        logger=logger if logger is not None else False,
+        callbacks=callbacks,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=progress,
+        log_every_n_steps=cfg.train.log_every,
+        deterministic=False,
+    )
+
+
+def run_one(
+    cfg: RunConfig,
+    *,
+    experiment: str | None = None,
+    parent_id: str | None = None,
+    extra_tags: dict[str, Any] | None = None,
+    callbacks: list | None = None,
+    progress: bool = True,
+    task: Task | None = None,
+) -> RunResult:
+    """Train one configuration. With ``experiment`` set, everything is recorded in MLflow."""
+    quiet_lightning()
+    task = task or build_task(cfg.task)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    module = SequenceModule(cfg, task)
+    data = TaskData(task, cfg.seed, cfg.train.batch_size, cfg.train.val_size)
+
+    client = run_id = logger = None
+    if experiment is not None:
+        client = tracking.client()
+        exp_id = tracking.experiment_id(client, experiment)
+        tags = {**run_tags(cfg), "outcome": "running", **(extra_tags or {})}
+        run_id = tracking.start_run(
+            client, exp_id, cfg.name, flatten(cfg.model_dump()), tags, parent_id
+        )
+        logger = tracking.BufferedMLflowLogger(client, run_id)
+
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        cbs: list = [GradNorms(cfg.train.log_every)]
+        probe = None
+        if cfg.probe.enabled:
+            probe = GradTime(cfg.probe.every, cfg.probe.log_spaced_early, out_dir=tmp)
+            cbs.append(probe)
+            if cfg.probe.spectrum:
+                cbs.append(Spectrum(cfg.probe.every, cfg.probe.log_spaced_early))
+        cbs.extend(callbacks or [])
+        trainer = make_trainer(cfg, logger, cbs, progress)
+        try:
+            trainer.fit(module, datamodule=data)
+        except BaseException as err:
+            if client is not None:
+                logger.flush()
+                outcome = "pruned" if type(err).__name__ == "TrialPruned" else "failed"
+                tracking.set_tags(client, run_id, {"outcome": outcome, "error": repr(err)[:500]})
+                client.set_terminated(run_id, "KILLED" if outcome == "pruned" else "FAILED")
+            raise
+        result = finish(cfg, task, module, data, trainer)
+        result.seconds = time.perf_counter() - t0
+        result.run_id = run_id
+        if client is not None:
+            final = {**result.metrics, "time/seconds": result.seconds}
+            logger.log_metrics(final, step=int(trainer.global_step))
+            logger.flush()
+            tags = {"outcome": result.outcome}
+            if result.reason:
+                tags["diverged_reason"] = result.reason
+            tracking.set_tags(client, run_id, tags)
+            (Path(tmp) / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
+            client.log_artifact(run_id, str(Path(tmp) / "config.yaml"))
+            if probe is not None and probe.save():
+                client.log_artifacts(run_id, str(Path(tmp) / "gradtime"), "gradtime")
+            client.set_terminated(run_id, "FINISHED")
+    return result
+
+
+def finish(cfg: RunConfig, task: Task, module: SequenceModule, data: TaskData, trainer) -> RunResult:
+    """Outcome and final metrics after training (DESIGN §4: solved / unsolved / diverged)."""
+    metrics: dict[str, float] = {}
+    if module.diverged:
+        outcome = "diverged"
+    else:
+        final = module.evaluate_batch(data.val)
+        metrics = {"final/" + k.split("/", 1)[1]: v for k, v in final.items()}
+        if not math.isfinite(final["val/loss"]):
+            module.diverged, module.diverged_reason = True, "final validation loss not finite"
+            outcome = "diverged"
+        else:
+            if module.steps_to_solve is None and task.solved(final):
+                module.steps_to_solve = int(trainer.global_step)
+            outcome = "solved" if module.steps_to_solve is not None else "unsolved"
+    metrics["final/steps"] = float(trainer.global_step)
+    metrics["final/diverged"] = float(outcome == "diverged")
+    metrics["final/solved"] = float(outcome == "solved")
+    if module.steps_to_solve is not None:
+        metrics["steps_to_solve"] = float(module.steps_to_solve)
+    return RunResult(cfg, outcome, metrics, module.steps_to_solve, reason=module.diverged_reason)

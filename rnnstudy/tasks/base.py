@@ -1,0 +1,94 @@
+"""What every task returns and promises (DESIGN §2).
+
+A task is a pure generator: ``task.generate(seed, n)`` builds ``n`` examples from its own
+``torch.Generator`` seeded with ``seed`` (never global RNG state), so the same seed gives the
+same data and the validation set is fixed by seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class Batch:
+    """One batch of examples.
+
+    x:    (B, L, input_size) float32 inputs (one-hot symbols, or real channels for ``adding``).
+    y:    per-step tasks: (B, L) targets (long class ids; float for regression);
+          last-step tasks: (B,) targets.
+    mask: same shape as ``y``; bool: which targets count in the loss.
+    eval_mask: same shape as ``y``; bool: which targets count in accuracy (copy: the last K
+          steps only; otherwise equal to ``mask``).
+    meta: per-example metadata, each a (B,) tensor (qa_distance: ``distance``).
+    """
+
+    x: Tensor
+    y: Tensor
+    mask: Tensor
+    eval_mask: Tensor
+    meta: dict[str, Tensor] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def to(self, device: torch.device | str) -> Batch:
+        return Batch(
+            self.x.to(device),
+            self.y.to(device),
+            self.mask.to(device),
+            self.eval_mask.to(device),
+            {k: v.to(device) for k, v in self.meta.items()},
+        )
+
+    def slice(self, start: int, stop: int) -> Batch:
+        return Batch(
+            self.x[start:stop],
+            self.y[start:stop],
+            self.mask[start:stop],
+            self.eval_mask[start:stop],
+            {k: v[start:stop] for k, v in self.meta.items()},
+        )
+
+
+class Task:
+    """Base class. Subclasses set the class attributes and implement ``generate``."""
+
+    kind: ClassVar[Literal["classification", "regression"]] = "classification"
+    readout: ClassVar[Literal["per_step", "last"]] = "per_step"
+    # the metric that decides "solved" and its direction
+    metric: ClassVar[str] = "val/acc"
+    higher_is_better: ClassVar[bool] = True
+
+    input_size: int
+    output_size: int
+    seq_len: int
+
+    def generate(self, seed: int, n: int) -> Batch:
+        raise NotImplementedError
+
+    def generator(self, seed: int) -> torch.Generator:
+        return torch.Generator().manual_seed(int(seed))
+
+    @property
+    def chance_loss(self) -> float:
+        """Loss of the best predictor that ignores the input history (memoryless baseline)."""
+        raise NotImplementedError
+
+    @property
+    def chance_metric(self) -> float:
+        """Value of ``metric`` at chance (accuracy 1/A, MSE of predicting the mean, ...)."""
+        raise NotImplementedError
+
+    def solved(self, metrics: dict[str, float]) -> bool:
+        """The task's "solved" criterion on validation metrics (DESIGN §2)."""
+        raise NotImplementedError
+
+
+def one_hot(tokens: Tensor, size: int) -> Tensor:
+    """(B, L) long -> (B, L, size) float32."""
+    return torch.nn.functional.one_hot(tokens, size).to(torch.float32)
