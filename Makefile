@@ -19,9 +19,19 @@ setup: $(STAMP) ## create .venv: CPU torch where there is no GPU, then rnnstudy 
 
 experiment: $(STAMP) ## run an experiment file (EXP=experiments/tour.yaml) and record it in MLflow
 	MPLBACKEND=agg $(BIN)/rnnstudy experiment $(EXP) $(ARGS)
+	MPLBACKEND=agg $(BIN)/rnnstudy report $(EXP)
 
 run: $(STAMP) ## one run of EXP's base config (ARGS="--set model.cell=gru")
 	MPLBACKEND=agg $(BIN)/rnnstudy run $(EXP) $(ARGS)
+
+sweep: $(STAMP) ## Optuna sweep over EXP's `sweep:` section (EXP=experiments/sweep_lstm_copy.yaml)
+	MPLBACKEND=agg $(BIN)/rnnstudy sweep $(if $(filter $(EXP),experiments/tour.yaml),experiments/sweep_lstm_copy.yaml,$(EXP)) $(ARGS)
+
+report: $(STAMP) ## HTML + PDF report for an experiment name (NAME=tour) into reports/<name>/
+	MPLBACKEND=agg $(BIN)/rnnstudy report $(or $(NAME),tour) $(ARGS)
+
+bench: $(STAMP) ## throughput/overhead benchmark vs plain PyTorch -> BENCHMARKS.md
+	$(BIN)/python scripts/bench.py $(ARGS)
 
 test: $(STAMP) ## run the test suite
 	MPLBACKEND=agg $(BIN)/pytest -q $(ARGS)
@@ -43,4 +53,4 @@ clean: ## remove generated files (keeps .venv and mlflow.db)
 distclean: clean ## also remove .venv, mlflow.db, artifacts
 	rm -rf $(VENV) mlflow.db mlruns mlartifacts
 
-.PHONY: help setup experiment run test lint format ui clean distclean
+.PHONY: help setup experiment run sweep report bench test lint format ui clean distclean

@@ -2,6 +2,8 @@
 
     rnnstudy run FILE [--set a.b=v ...] [--profile quick]      one run (the file's base config)
     rnnstudy experiment FILE [--set ...] [--profile quick]     the grid: parent run + child per point
+    rnnstudy sweep FILE [--storage URL] [--n-trials N]          Optuna study over the file's sweep:
+    rnnstudy report EXPERIMENT [--out reports/]                 HTML + PDF report from the MLflow store
     rnnstudy ui [--port 5000]                                  MLflow UI on 127.0.0.1 over the store
 
 Bad input exits with code 2 and one line on stderr, before any MLflow run is created.
@@ -33,6 +35,11 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--jobs", type=int, default=1, help="grid points in parallel processes")
     e.add_argument("--resume", action="store_true", help="skip points already finished")
     e.add_argument("--no-report", action="store_true", help="do not build the report at the end")
+    from rnnstudy.reporting.cli import add_report_parser
+    from rnnstudy.sweeps.cli import add_sweep_parser
+
+    add_sweep_parser(sub, _common)
+    add_report_parser(sub)
     u = sub.add_parser("ui", help="MLflow UI over the project's store")
     u.add_argument("--port", type=int, default=5000)
     return ap
@@ -59,6 +66,14 @@ def dispatch(args: argparse.Namespace) -> int:
         return subprocess.call(cmd, env=os.environ.copy())
     from rnnstudy.commands import run_command, experiment_command
 
+    if args.cmd == "sweep":
+        from rnnstudy.sweeps.cli import sweep_command
+
+        return sweep_command(args)
+    if args.cmd == "report":
+        from rnnstudy.reporting.cli import report_command
+
+        return report_command(args)
     if args.cmd == "run":
         return run_command(args)
     if args.cmd == "experiment":

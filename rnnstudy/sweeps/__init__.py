@@ -1,0 +1,1 @@
+"""Optuna sweeps over any config field (owned by the sweeps work)."""
