@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 import yaml
 
 from rnnstudy import tracking
@@ -55,6 +56,7 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     warnings.filterwarnings("ignore", ".*IterableDataset.*__len__.*")
     warnings.filterwarnings("ignore", ".*LeafSpec.*")
+    warnings.filterwarnings("ignore", ".*`training_step` returned `None`.*")
 
 
 def make_trainer(cfg: RunConfig, logger, callbacks: list, progress: bool) -> pl.Trainer:
@@ -88,6 +90,7 @@ def run_one(
 ) -> RunResult:
     """Train one configuration. With ``experiment`` set, everything is recorded in MLflow."""
     quiet_lightning()
+    torch.set_num_threads(cfg.train.threads)
     task = task or build_task(cfg.task)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     module = SequenceModule(cfg, task)

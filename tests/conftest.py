@@ -1,0 +1,20 @@
+"""Shared fixtures: every test that touches MLflow gets its own SQLite store in a temp dir."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("MPLBACKEND", "agg")
+torch.set_num_threads(1)  # see TrainConfig.threads: spin-waiting OpenMP threads on a busy machine
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """A fresh SQLite MLflow store; the working directory is the temp dir."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    return uri

@@ -1,0 +1,127 @@
+"""The command line end to end on a real SQLite MLflow store (issue: core harness)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from rnnstudy.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+TOUR = ROOT / "experiments" / "tour.yaml"
+
+
+def _runs(uri, name):
+    c = MlflowClient(uri)
+    exp = c.get_experiment_by_name(name)
+    return [] if exp is None else c.search_runs([exp.experiment_id], max_results=1000)
+
+
+def test_unknown_cell_exits_2_with_one_line_and_no_run(store, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "rnnstudy.cli", "run", str(TOUR), "--set", "model.cell=transformer"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln]
+    assert len(lines) == 1, proc.stderr
+    assert "model.cell" in lines[0] and "'rnn', 'lstm' or 'gru'" in lines[0]
+    assert _runs(store, "tour") == []
+
+
+@pytest.mark.parametrize(
+    "sets,needle",
+    [
+        (["task.name=sorting"], "task.name: unknown task"),
+        (["model.hidden_size=-4"], "model.hidden_size"),
+        (["train.batch_size=zero"], "train.batch_size"),
+        (["model.colour=red"], "model.colour: unknown field"),
+    ],
+)
+def test_bad_input_exits_2(store, capsys, sets, needle):
+    args = ["experiment", str(TOUR), "--profile", "quick"]
+    for s in sets:
+        args += ["--set", s]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and "\n" not in err
+    assert _runs(store, "tour") == []
+
+
+def test_alphabet_too_small(store, tmp_path, capsys):
+    f = tmp_path / "bad.yaml"
+    f.write_text(yaml.safe_dump({"name": "bad", "base": {"task": {"name": "copy", "A": 1}}}))
+    assert main(["run", str(f)]) == 2
+    assert "task.A" in capsys.readouterr().err
+    assert _runs(store, "bad") == []
+
+
+def test_diverged_point_recorded_and_experiment_goes_on(store, tmp_path):
+    f = tmp_path / "div.yaml"
+    f.write_text(yaml.safe_dump({
+        "name": "div",
+        "base": {
+            "task": {"name": "copy", "A": 4, "K": 3, "T": 40},
+            "model": {"cell": "rnn", "nonlinearity": "relu", "hidden_size": 16},
+            "optim": {"name": "sgd", "lr": 1.0},
+            "clip": {"mode": "none"},
+            "train": {"max_steps": 12, "batch_size": 8, "val_every": 6, "val_size": 16},
+            "probe": {"every": 4},
+        },
+        "grid": {"model.recurrent_gain": [3.0, 0.9]},
+    }))
+    assert main(["experiment", str(f), "--no-progress", "--no-report"]) == 0
+    runs = _runs(store, "div")
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(children) == 2
+    by_gain = {r.data.params["model.recurrent_gain"]: r for r in children}
+    assert by_gain["3.0"].data.tags["outcome"] == "diverged"
+    assert by_gain["3.0"].info.status == "FINISHED"
+    assert "diverged_reason" in by_gain["3.0"].data.tags
+    assert by_gain["0.9"].data.tags["outcome"] in ("solved", "unsolved")
+    assert "final/acc" in by_gain["0.9"].data.metrics
+
+
+def test_tour_quick_records_the_contract(store):
+    assert main(["experiment", str(TOUR), "--profile", "quick", "--no-progress", "--no-report"]) == 0
+    runs = _runs(store, "tour")
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and len(children) == 9
+    pid = parents[0].info.run_id
+    c = MlflowClient(store)
+    assert {a.path for a in c.list_artifacts(pid)} >= {"summary.csv"}
+    cells_tasks = set()
+    for r in children:
+        assert r.data.tags["mlflow.parentRunId"] == pid
+        p, m, t = r.data.params, r.data.metrics, r.data.tags
+        cells_tasks.add((p["model.cell"], p["task.name"]))
+        assert "seed" in p and "clip.mode" in p and "optim.lr" in p
+        assert t["outcome"] in ("solved", "unsolved", "diverged")
+        assert {"cell", "task", "clip", "mlflow.source.git.commit"} <= set(t)
+        assert "val/acc" in m and "train/loss" in m
+        for k in ("grad/norm_preclip", "grad/norm_postclip", "grad/clipped", "grad/clip_rate",
+                  "gradtime/l0/first", "gradtime/l0/last", "gradtime/l0/log10_ratio",
+                  "gradtime/l0/half_life", "spectral/weight_hh_l0/sigma_max"):
+            assert k in m, k
+        assert any(k.startswith("grad/param/weight_hh_l0") for k in m)
+        arts = {a.path for a in c.list_artifacts(r.info.run_id)}
+        assert "config.yaml" in arts and "gradtime" in arts
+        files = {a.path for a in c.list_artifacts(r.info.run_id, "gradtime")}
+        assert "gradtime/l0.npz" in files
+        if p["model.cell"] == "lstm":
+            assert "gradtime/l0_c.npz" in files
+        local = c.download_artifacts(r.info.run_id, "gradtime/l0.npz")
+        z = np.load(local)
+        assert z["norms"].ndim == 2 and z["norms"].shape[0] == len(z["steps"])
+        assert z["norms"].shape[1] == int(m["final/steps"] > 0) * z["norms"].shape[1]
+        if p["task.name"] == "qa_distance":
+            assert "val/memory_horizon" in m
+            assert any(k.startswith("val/acc_by_distance/") for k in m)
+        hist = c.get_metric_history(r.info.run_id, "grad/norm_preclip")
+        assert len(hist) == 30  # every training step
+    assert len(cells_tasks) == 9
