@@ -47,7 +47,9 @@ def _identity(x):
 
 
 class TaskData(pl.LightningDataModule):
-    def __init__(self, task: Task, seed: int, batch_size: int, val_size: int, val_chunk: int = 1024):
+    def __init__(
+        self, task: Task, seed: int, batch_size: int, val_size: int, val_chunk: int = 1024
+    ):
         super().__init__()
         self.task, self.seed, self.batch_size = task, seed, batch_size
         self.val = task.generate(derive_seed(seed, VAL), val_size)
@@ -57,9 +59,13 @@ class TaskData(pl.LightningDataModule):
         return batch.to(device)
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(_Stream(self.task, self.seed, self.batch_size), batch_size=None, collate_fn=_identity)
+        return DataLoader(
+            _Stream(self.task, self.seed, self.batch_size), batch_size=None, collate_fn=_identity
+        )
 
     def val_dataloader(self) -> DataLoader:
         n = len(self.val)
-        chunks = [self.val.slice(i, min(i + self.val_chunk, n)) for i in range(0, n, self.val_chunk)]
+        chunks = [
+            self.val.slice(i, min(i + self.val_chunk, n)) for i in range(0, n, self.val_chunk)
+        ]
         return DataLoader(_Fixed(chunks), batch_size=None, collate_fn=_identity)

@@ -105,7 +105,9 @@ class SequenceModule(pl.LightningModule):
         self.log("loss", loss.detach(), prog_bar=True, logger=False, on_step=True)
         return loss
 
-    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+    def configure_gradient_clipping(
+        self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None
+    ):
         stats = clip_gradients(self.parameters(), self.cfg.clip.mode, self.cfg.clip.value)
         self.last_clip = stats
         if not stats.finite:

@@ -137,7 +137,9 @@ def run_one(
             if result.reason:
                 tags["diverged_reason"] = result.reason
             tracking.set_tags(client, run_id, tags)
-            (Path(tmp) / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
+            (Path(tmp) / "config.yaml").write_text(
+                yaml.safe_dump(cfg.model_dump(), sort_keys=False)
+            )
             client.log_artifact(run_id, str(Path(tmp) / "config.yaml"))
             if probe is not None and probe.save():
                 client.log_artifacts(run_id, str(Path(tmp) / "gradtime"), "gradtime")
@@ -145,7 +147,9 @@ def run_one(
     return result
 
 
-def finish(cfg: RunConfig, task: Task, module: SequenceModule, data: TaskData, trainer) -> RunResult:
+def finish(
+    cfg: RunConfig, task: Task, module: SequenceModule, data: TaskData, trainer
+) -> RunResult:
     """Outcome and final metrics after training (DESIGN §4: solved / unsolved / diverged)."""
     metrics: dict[str, float] = {}
     if module.diverged:

@@ -49,7 +49,9 @@ def unrolled_forward(model, x, state0=None, leaves=None):
                 return c + ec
 
             hook = c_hook if model.cell == "lstm" else None
-            o, _ = unroll_direction(model.cell, p, h, st, model.cfg.nonlinearity, rev, on_step, hook)
+            o, _ = unroll_direction(
+                model.cell, p, h, st, model.cfg.nonlinearity, rev, on_step, hook
+            )
             outs.append(o)
         h = torch.cat(outs, dim=-1)
     if model.readout == "last":

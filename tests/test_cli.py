@@ -24,7 +24,10 @@ def _runs(uri, name):
 def test_unknown_cell_exits_2_with_one_line_and_no_run(store, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "rnnstudy.cli", "run", str(TOUR), "--set", "model.cell=transformer"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
     )
     assert proc.returncode == 2
     lines = [ln for ln in proc.stderr.strip().splitlines() if ln]
@@ -62,18 +65,22 @@ def test_alphabet_too_small(store, tmp_path, capsys):
 
 def test_diverged_point_recorded_and_experiment_goes_on(store, tmp_path):
     f = tmp_path / "div.yaml"
-    f.write_text(yaml.safe_dump({
-        "name": "div",
-        "base": {
-            "task": {"name": "copy", "A": 4, "K": 3, "T": 40},
-            "model": {"cell": "rnn", "nonlinearity": "relu", "hidden_size": 16},
-            "optim": {"name": "sgd", "lr": 1.0},
-            "clip": {"mode": "none"},
-            "train": {"max_steps": 12, "batch_size": 8, "val_every": 6, "val_size": 16},
-            "probe": {"every": 4},
-        },
-        "grid": {"model.recurrent_gain": [3.0, 0.9]},
-    }))
+    f.write_text(
+        yaml.safe_dump(
+            {
+                "name": "div",
+                "base": {
+                    "task": {"name": "copy", "A": 4, "K": 3, "T": 40},
+                    "model": {"cell": "rnn", "nonlinearity": "relu", "hidden_size": 16},
+                    "optim": {"name": "sgd", "lr": 1.0},
+                    "clip": {"mode": "none"},
+                    "train": {"max_steps": 12, "batch_size": 8, "val_every": 6, "val_size": 16},
+                    "probe": {"every": 4},
+                },
+                "grid": {"model.recurrent_gain": [3.0, 0.9]},
+            }
+        )
+    )
     assert main(["experiment", str(f), "--no-progress", "--no-report"]) == 0
     runs = _runs(store, "div")
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
@@ -87,7 +94,9 @@ def test_diverged_point_recorded_and_experiment_goes_on(store, tmp_path):
 
 
 def test_tour_quick_records_the_contract(store):
-    assert main(["experiment", str(TOUR), "--profile", "quick", "--no-progress", "--no-report"]) == 0
+    assert (
+        main(["experiment", str(TOUR), "--profile", "quick", "--no-progress", "--no-report"]) == 0
+    )
     runs = _runs(store, "tour")
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
@@ -104,9 +113,17 @@ def test_tour_quick_records_the_contract(store):
         assert t["outcome"] in ("solved", "unsolved", "diverged")
         assert {"cell", "task", "clip", "mlflow.source.git.commit"} <= set(t)
         assert "val/acc" in m and "train/loss" in m
-        for k in ("grad/norm_preclip", "grad/norm_postclip", "grad/clipped", "grad/clip_rate",
-                  "gradtime/l0/first", "gradtime/l0/last", "gradtime/l0/log10_ratio",
-                  "gradtime/l0/half_life", "spectral/weight_hh_l0/sigma_max"):
+        for k in (
+            "grad/norm_preclip",
+            "grad/norm_postclip",
+            "grad/clipped",
+            "grad/clip_rate",
+            "gradtime/l0/first",
+            "gradtime/l0/last",
+            "gradtime/l0/log10_ratio",
+            "gradtime/l0/half_life",
+            "spectral/weight_hh_l0/sigma_max",
+        ):
             assert k in m, k
         assert any(k.startswith("grad/param/weight_hh_l0") for k in m)
         arts = {a.path for a in c.list_artifacts(r.info.run_id)}

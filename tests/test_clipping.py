@@ -74,8 +74,14 @@ def test_clipping_changes_the_update(mode, tau):
     """One SGD step through Lightning: Δθ = -lr · clip(∇L). Fails if clipping ran before
     backward() (then it would clip nothing and the update would be the raw gradient)."""
     quiet_lightning()
-    cfg = tiny(clip__mode=mode, clip__value=tau, optim__name="sgd", optim__lr=1.0,
-               train__max_steps=1, probe__enabled=False)
+    cfg = tiny(
+        clip__mode=mode,
+        clip__value=tau,
+        optim__name="sgd",
+        optim__lr=1.0,
+        train__max_steps=1,
+        probe__enabled=False,
+    )
     task = build_task(cfg.task)
     torch.manual_seed(0)
     module = SequenceModule(cfg, task)

@@ -22,7 +22,10 @@ def test_defaults_parse():
         ({"model": {"colour": "red"}}, "model.colour: unknown field"),
         ({"clip": {"mode": "sometimes"}}, "clip.mode"),
         ({"task": {"name": "delayed_recall", "D": 30, "L": 40}}, "task.L must be >= 2*D"),
-        ({"task": {"name": "qa_distance", "d_min": 20, "d_max": 10}}, "task.d_max must be >= d_min"),
+        (
+            {"task": {"name": "qa_distance", "d_min": 20, "d_max": 10}},
+            "task.d_max must be >= d_min",
+        ),
         ({"task": {"name": "copy"}, "model": {"bidirectional": True}}, "many-to-one"),
     ],
 )

@@ -33,7 +33,9 @@ def test_recurrent_gain_sets_spectral_radius(cell, blocks, gain):
     m = RecurrentNet(cfg, 3, 2, "last")
     for layer in m.layers:
         for block in layer.weight_hh_l0.detach().chunk(blocks, 0):
-            assert np.abs(np.linalg.eigvals(block.double().numpy())).max() == pytest.approx(gain, rel=1e-5)
+            assert np.abs(np.linalg.eigvals(block.double().numpy())).max() == pytest.approx(
+                gain, rel=1e-5
+            )
 
 
 def test_identity_init_and_forget_bias():

@@ -18,8 +18,13 @@ def test_windows_cover_the_sequence():
 
 
 def _setup(cell, k):
-    cfg = tiny(model__cell=cell, model__num_layers=2, train__tbptt=k, train__precision="64",
-               task={"name": "delayed_recall", "A": 4, "D": 2, "L": 12})
+    cfg = tiny(
+        model__cell=cell,
+        model__num_layers=2,
+        train__tbptt=k,
+        train__precision="64",
+        task={"name": "delayed_recall", "A": 4, "D": 2, "L": 12},
+    )
     task = build_task(cfg.task)
     torch.manual_seed(0)
     module = SequenceModule(cfg, task).double()

@@ -28,7 +28,9 @@ class ClipStats:
 def total_norm(grads: list[torch.Tensor]) -> float:
     if not grads:
         return 0.0
-    return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])))
+    return float(
+        torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    )
 
 
 @torch.no_grad()

@@ -17,7 +17,9 @@ def layer_params(layer: nn.Module, reverse: bool = False) -> dict[str, Tensor]:
     return {k: getattr(layer, k + sfx) for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
 
 
-def step(cell: str, p: dict[str, Tensor], x_t: Tensor, state, nonlinearity: str = "tanh", c_hook=None):
+def step(
+    cell: str, p: dict[str, Tensor], x_t: Tensor, state, nonlinearity: str = "tanh", c_hook=None
+):
     """One step. state: h (rnn, gru) or (h, c) (lstm). Returns the new state.
 
     ``c_hook(c) -> c`` (LSTM) may replace c_t before h_t = o·tanh(c_t) is computed."""
@@ -52,7 +54,9 @@ def zero_state(cell: str, batch: int, hidden_size: int, like: Tensor):
     return (h, h.clone()) if cell == "lstm" else h
 
 
-def unroll_direction(cell, p, x, state, nonlinearity="tanh", reverse=False, on_step=None, c_hook=None):
+def unroll_direction(
+    cell, p, x, state, nonlinearity="tanh", reverse=False, on_step=None, c_hook=None
+):
     """Run one direction of one layer over x (B, L, I). ``on_step(t, state) -> state`` may
     replace the state after each step and ``c_hook(t, c) -> c`` the LSTM cell state before the
     output is computed (the oracle inserts leaves there). Returns (outputs (B, L, H), final)."""

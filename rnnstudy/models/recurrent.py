@@ -52,7 +52,14 @@ class RecurrentNet(nn.Module):
         for i in range(cfg.num_layers):
             in_size = input_size if i == 0 else cfg.hidden_size * self.directions
             layers.append(
-                cls(in_size, cfg.hidden_size, 1, batch_first=True, bidirectional=cfg.bidirectional, **extra)
+                cls(
+                    in_size,
+                    cfg.hidden_size,
+                    1,
+                    batch_first=True,
+                    bidirectional=cfg.bidirectional,
+                    **extra,
+                )
             )
         self.layers = nn.ModuleList(layers)
         self.head = nn.Linear(cfg.hidden_size * self.directions, output_size)
