@@ -1,0 +1,60 @@
+"""The GradTime callback inside a real Lightning step equals the brute-force oracle."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from rnnstudy.data import TRAIN, TaskData, derive_seed
+from rnnstudy.instruments.callbacks import GradNorms, GradTime
+from rnnstudy.instruments.schedule import should_probe
+from rnnstudy.metrics import loss_sum
+from rnnstudy.module import SequenceModule
+from rnnstudy.runner import make_trainer, quiet_lightning
+from rnnstudy.tasks import build_task
+from tests.helpers import tiny
+from tests.oracle import oracle_norms
+
+
+@pytest.mark.parametrize(
+    "cell,task,bi",
+    [
+        ("lstm", {"name": "copy", "A": 4, "K": 2, "T": 5}, False),
+        ("gru", {"name": "qa_distance", "d_min": 2, "d_max": 6, "n_keys": 3, "n_values": 3}, True),
+        ("rnn", {"name": "delayed_recall", "A": 3, "D": 2, "L": 8}, False),
+    ],
+)
+def test_callback_rows_equal_oracle(cell, task, bi, tmp_path):
+    quiet_lightning()
+    cfg = tiny(
+        model__cell=cell,
+        model__num_layers=2,
+        model__bidirectional=bi,
+        task=task,
+        train__max_steps=1,
+        train__precision="64",
+        probe__every=1,
+    )
+    t = build_task(cfg.task)
+    torch.manual_seed(0)
+    module = SequenceModule(cfg, t)
+    initial = copy.deepcopy(module.model).double()
+    probe = GradTime(1, False, out_dir=tmp_path)
+    trainer = make_trainer(cfg, None, [GradNorms(), probe], progress=False)
+    trainer.fit(module, datamodule=TaskData(t, cfg.seed, cfg.train.batch_size, 16))
+    batch = t.generate(derive_seed(cfg.seed, TRAIN, 0), cfg.train.batch_size)
+    x = batch.x.double()
+    count = batch.mask.sum()
+    ref = oracle_norms(initial, x, lambda out: loss_sum(t, out, batch.y, batch.mask) / count)
+    mats = probe.matrices()
+    assert set(mats) == set(ref)
+    for k, v in ref.items():
+        np.testing.assert_allclose(mats[k][0], v.numpy(), rtol=1e-5, atol=1e-12)
+    saved = np.load(tmp_path / "gradtime" / "l0.npz")
+    assert saved["norms"].shape == (1, x.shape[1]) and list(saved["steps"]) == [0]
+
+
+def test_schedule():
+    assert [s for s in range(70) if should_probe(s, 32, True)] == [0, 1, 2, 4, 8, 16, 32, 64]
+    assert [s for s in range(70) if should_probe(s, 32, False)] == [0, 32, 64]
