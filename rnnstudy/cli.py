@@ -34,6 +34,7 @@ def parser() -> argparse.ArgumentParser:
     _common(e)
     e.add_argument("--jobs", type=int, default=1, help="grid points in parallel processes")
     e.add_argument("--resume", action="store_true", help="skip points already finished")
+    e.add_argument("--resume-from", default=None, metavar="RUN_ID", help="parent run to resume")
     e.add_argument("--no-report", action="store_true", help="do not build the report at the end")
     from rnnstudy.reporting.cli import add_report_parser
     from rnnstudy.sweeps.cli import add_sweep_parser

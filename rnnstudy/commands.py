@@ -1,17 +1,28 @@
-"""The work behind ``rnnstudy run`` and ``rnnstudy experiment``: validate all, then run."""
+"""The work behind ``rnnstudy run`` and ``rnnstudy experiment``: validate all, then run.
+
+    rnnstudy run experiments/tour.yaml --profile quick
+    rnnstudy experiment experiments/clip_ablation.yaml --profile quick --jobs 2
+    rnnstudy experiment experiments/clip_ablation.yaml --resume          # after an interruption
+    rnnstudy experiment experiments/clip_ablation.yaml --resume-from RUN_ID
+
+An experiment is one parent MLflow run with one child run per grid point (tag ``config_hash``),
+run in ``--jobs`` processes; at the end the study summary (``summary:`` section of the file) is
+printed and logged on the parent: ``summary.csv``, ``points.csv``, ``summary.md`` and headline
+metrics ``summary/<config>/<stat>``. Unless ``--no-report``, the HTML/PDF report is built.
+"""
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import tempfile
-from pathlib import Path
 
-from rnnstudy import tracking
-from rnnstudy.config import load_experiment, parse_sets
-from rnnstudy.experiment import base_config, expand, format_table, summary_rows
+from rnnstudy import mlflow_retry, tracking
+from rnnstudy.config import ConfigError, ExperimentFile, load_experiment, parse_sets
+from rnnstudy.experiment import Point, base_config, expand, format_table, resolve, summary_rows
+from rnnstudy.parallel import PointDone, run_points
+from rnnstudy.resume import HASH_TAG, children, config_hash, finished_by_hash, latest_parent, reopen
 from rnnstudy.runner import run_one
+from rnnstudy.studies import STUDIES, collect, summarise
+from rnnstudy.studies.publish import publish
 
 COLUMNS = ["point", "outcome", "metric", "final", "chance", "steps_to_solve", "seconds"]
 
@@ -24,63 +35,121 @@ def run_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(exp: ExperimentFile, points: list[Point], jobs: int) -> list[str]:
+    """Validate what the grid cannot: study kind, jobs, distinct points. Returns the hashes."""
+    kind = exp.summary.get("kind", "default")
+    if kind not in STUDIES:
+        raise ConfigError(f"summary.kind: unknown study {kind!r}; allowed: {', '.join(STUDIES)}")
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1 (got {jobs})")
+    hashes = [config_hash(p.config) for p in points]
+    seen: dict[str, str] = {}
+    for p, h in zip(points, hashes, strict=True):
+        if h in seen:
+            raise ConfigError(f"grid points {seen[h]!r} and {p.label!r} are the same run config")
+        seen[h] = p.label
+    return hashes
+
+
 def experiment_command(args: argparse.Namespace) -> int:
     exp = load_experiment(args.file)
-    points = expand(exp, args.profile, parse_sets(args.set))  # all validated before any run
+    sets = parse_sets(args.set)
+    points = expand(exp, args.profile, sets)  # all validated before any run
+    _, grid = resolve(exp, args.profile, sets)
+    hashes = _check(exp, points, args.jobs)
+    mlflow_retry.install()  # several processes may write to one SQLite store
+    try:
+        return _experiment(args, exp, points, grid, hashes)
+    finally:
+        mlflow_retry.uninstall()
+
+
+def _find_parent(c, exp_id: str, args: argparse.Namespace, profile: str) -> str | None:
+    rid = getattr(args, "resume_from", None)
+    if rid:
+        try:
+            run = c.get_run(rid)
+        except Exception:
+            raise ConfigError(f"--resume-from: no run {rid!r} in the MLflow store") from None
+        if run.info.experiment_id != exp_id:
+            raise ConfigError(f"--resume-from: run {rid} belongs to another experiment")
+        return rid
+    return latest_parent(c, exp_id, profile) if args.resume else None
+
+
+def _experiment(
+    args, exp: ExperimentFile, points: list[Point], grid: dict, hashes: list[str]
+) -> int:
     c = tracking.client()
     exp_id = tracking.experiment_id(c, exp.name)
-    parent = tracking.start_run(
-        c,
-        exp_id,
-        f"{exp.name}" + (f" [{args.profile}]" if args.profile else ""),
-        {"file": args.file, "profile": args.profile, "points": len(points)},
-        {"rnnstudy.kind": "experiment", "profile": args.profile or "full"},
+    profile = args.profile or "full"
+    parent = _find_parent(c, exp_id, args, profile)
+    done: set[str] = set()
+    if parent is not None:
+        runs = children(c, exp_id, parent)
+        done = set(finished_by_hash(runs)) & set(hashes)
+        stale = reopen(c, parent, runs)
+        tracking.set_tags(c, parent, {"resumed": "true", "outcome": "running"})
+        print(f"resuming parent run {parent}: {len(done)} of {len(points)} points finished", end="")
+        print(f", {stale} interrupted child run(s) marked KILLED" if stale else "")
+    else:
+        if args.resume:
+            print(f"--resume: no earlier {exp.name} [{profile}] run found; starting a new one")
+        parent = tracking.start_run(
+            c,
+            exp_id,
+            f"{exp.name} [{profile}]",
+            {
+                "file": args.file,
+                "profile": profile,
+                "points": len(points),
+                "set": " ".join(args.set),
+            },
+            {"rnnstudy.kind": "experiment", "profile": profile, "outcome": "running"},
+        )
+    todo = [i for i, h in enumerate(hashes) if h not in done]
+    print(
+        f"experiment {exp.name} [{profile}]: {len(points)} points, running {len(todo)}"
+        f" (--jobs {args.jobs}), parent run {parent}"
     )
-    print(f"experiment {exp.name}: {len(points)} runs, parent run {parent}")
-    results = []
+
+    def report(i: int, n: int, d: PointDone) -> None:
+        note = f" {d.error}" if d.error else ""
+        print(f"[{i + 1}/{n}] {d.label} -> {d.outcome} ({d.seconds:.1f}s){note}", flush=True)
+
     try:
-        for i, p in enumerate(points, 1):
-            print(f"[{i}/{len(points)}] {p.label}")
-            try:
-                res = run_one(
-                    p.config, experiment=exp.name, parent_id=parent, progress=not args.no_progress
-                )
-            except Exception as err:  # a crashed point is recorded; the experiment goes on
-                print(f"  point failed: {err!r}")
-                continue
-            print(f"  -> {res.outcome} ({res.seconds:.1f}s)")
-            results.append(res)
+        run_points(
+            [points[i] for i in todo],
+            [{HASH_TAG: hashes[i], "point": points[i].label} for i in todo],
+            experiment=exp.name,
+            parent_id=parent,
+            jobs=args.jobs,
+            progress=not args.no_progress and args.jobs == 1,
+            report=report,
+        )
     except KeyboardInterrupt:
         c.set_terminated(parent, "KILLED")
         raise
-    rows = summary_rows(results)
-    table = format_table(rows, COLUMNS)
-    print(table)
-    _log_summary(c, parent, rows, table)
+    records = collect(c, exp_id, parent, points)
+    tables = summarise(records, grid, exp.summary)
+    for t in [tables[-1], *tables[:-1]]:  # per point first, the study table last
+        print(f"\n{t.text()}")
+    publish(c, parent, tables, records)
+    missing = sum(r.outcome in ("missing", "failed") for r in records)
+    tracking.set_tags(c, parent, {"outcome": "finished" if not missing else f"{missing} failed"})
     c.set_terminated(parent, "FINISHED")
+    if not args.no_report:
+        build_report(exp.name)
     return 0
 
 
-def _log_summary(c, parent: str, rows: list[dict], table: str) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        buf = io.StringIO()
-        if rows:
-            w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
-        (Path(tmp) / "summary.csv").write_text(buf.getvalue())
-        (Path(tmp) / "summary.txt").write_text(table + "\n")
-        c.log_artifact(parent, str(Path(tmp) / "summary.csv"))
-        c.log_artifact(parent, str(Path(tmp) / "summary.txt"))
-    n = max(len(rows), 1)
-    tracking.set_tags(c, parent, {"outcome": "finished"})
-    from mlflow.entities import Metric
-    import time
+def build_report(name: str) -> None:
+    """The HTML/PDF report of this experiment; a failure here never fails the experiment."""
+    try:
+        from rnnstudy.reporting.cli import add_report_parser, report_command
 
-    ts = int(time.time() * 1000)
-    metrics = [
-        Metric("summary/solved_rate", sum(r["outcome"] == "solved" for r in rows) / n, ts, 0),
-        Metric("summary/diverged_rate", sum(r["outcome"] == "diverged" for r in rows) / n, ts, 0),
-        Metric("summary/runs", float(len(rows)), ts, 0),
-    ]
-    c.log_batch(parent, metrics=metrics)
+        ap = argparse.ArgumentParser(prog="rnnstudy")
+        add_report_parser(ap.add_subparsers(dest="cmd"))
+        report_command(ap.parse_args(["report", name]))
+    except (Exception, SystemExit) as err:
+        print(f"report not built ({type(err).__name__}: {err}); try: rnnstudy report {name}")

@@ -4,6 +4,15 @@ point, a summary table at the end.
 Profiles are named override sets: ``profiles: {quick: {train.max_steps: 50, grid: {seed: [0]}}}``
 — dotted keys override the base, the optional ``grid`` mapping replaces grid axes. ``--set`` on
 a path that is a grid axis pins that axis to the one value.
+
+The grid is the product of its axes. The reserved axis ``cases`` holds settings that go
+together (a zipped axis): each value is a mapping of dotted paths applied at once, with an
+optional ``label``, e.g. a model size per task::
+
+    grid:
+      cases:
+        - {label: adding-lstm, task: {name: adding, T: 600}, model.cell: lstm, model.hidden_size: 130}
+        - {label: copy-lstm, task: {name: copy, T: 1000}, model.cell: lstm, model.hidden_size: 57}
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from rnnstudy.config import (
     apply_overrides,
     parse_run,
 )
+from rnnstudy.labels import value_label
 from rnnstudy.tasks import build_task
 
 
@@ -30,10 +40,24 @@ class Point:
     config: RunConfig
 
 
-def _short(v: Any) -> str:
-    if isinstance(v, dict):
-        return str(v.get("name", v))
-    return str(v)
+CASES = "cases"
+
+
+def _short(axis: str, v: Any, siblings: list[Any]) -> str:
+    return value_label(axis, v, siblings) if isinstance(v, dict) else str(v)
+
+
+def _point_overrides(values: dict[str, Any]) -> dict[str, Any]:
+    """Grid values as dotted overrides; a ``cases`` value contributes all its paths."""
+    out: dict[str, Any] = {}
+    for axis, v in values.items():
+        if axis == CASES:
+            if not isinstance(v, dict):
+                raise ConfigError(f"grid.cases: each case must be a mapping of paths (got {v!r})")
+            out.update({k: x for k, x in v.items() if k != "label"})
+        else:
+            out[axis] = v
+    return out
 
 
 def resolve(exp: ExperimentFile, profile: str | None, sets: dict[str, Any]) -> tuple[dict, dict]:
@@ -50,19 +74,28 @@ def resolve(exp: ExperimentFile, profile: str | None, sets: dict[str, Any]) -> t
     for path, value in sets.items():
         if path in grid:
             grid[path] = [value]
+        for axis, values in grid.items():  # task.T=9 reaches into a grid of task dicts
+            if path.startswith(axis + "."):
+                sub = path[len(axis) + 1 :]
+                grid[axis] = [
+                    apply_overrides(v, {sub: value}) if isinstance(v, dict) else v for v in values
+                ]
     base = apply_overrides(base, {k: v for k, v in sets.items()})
     return base, grid
 
 
-def expand(exp: ExperimentFile, profile: str | None = None, sets: dict | None = None) -> list[Point]:
+def expand(
+    exp: ExperimentFile, profile: str | None = None, sets: dict | None = None
+) -> list[Point]:
     """Every grid point as a validated RunConfig. Any bad point fails here, before any run."""
     base, grid = resolve(exp, profile, sets or {})
     axes = list(grid)
     points = []
     for combo in itertools.product(*(grid[a] for a in axes)) if axes else [()]:
         values = dict(zip(axes, combo, strict=True))
-        data = apply_overrides(base, values)
-        label = " ".join(f"{a}={_short(v)}" for a, v in values.items()) or "base"
+        # --set wins over the grid, also over the paths inside a ``cases`` value
+        data = apply_overrides(apply_overrides(base, _point_overrides(values)), sets or {})
+        label = " ".join(f"{a}={_short(a, v, grid[a])}" for a, v in values.items()) or "base"
         data.setdefault("name", label)
         try:
             cfg = parse_run(data)

@@ -26,13 +26,18 @@ from torch import Tensor
 from rnnstudy.models.cells import layer_params
 
 
-def _shift(hs: Tensor, h0: Tensor) -> Tensor:
-    """h_{t-1} for every t: (B, L, H) with h0 at t=0."""
-    return torch.cat([h0.unsqueeze(1), hs[:, :-1]], dim=1)
+def _prev(hs: Tensor, h0: Tensor) -> Tensor:
+    """h_{t-1} for every t, time-major: (L, B, H) with h0 at t=0 (a fresh contiguous tensor)."""
+    return torch.cat([h0.unsqueeze(0), hs.transpose(0, 1)[:-1]], dim=0)
 
 
-def _pre(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
-    return torch.addmm(b, x.reshape(-1, x.shape[-1]), w.T).view(x.shape[0], x.shape[1], -1)
+def _pre(x: Tensor, w: Tensor, b: Tensor, time_major: bool = False) -> Tensor:
+    """x_t W^T + b for every t, as a contiguous time-major (L, B, G) tensor.
+
+    x is (B, L, I), or already (L, B, I) when ``time_major``."""
+    xt = x if time_major else x.transpose(0, 1)
+    L, B = xt.shape[:2]
+    return torch.addmm(b, xt.reshape(L * B, -1), w.T).view(L, B, -1)
 
 
 @torch.no_grad()
@@ -50,62 +55,92 @@ def direction_grads(
 
     x: (B, L, I) layer input; hs: (B, L, H) layer output; g: (B, L, H) immediate gradient of
     the loss w.r.t. hs; h0 / c0: (B, H) initial state. Returns {"h": (B, L, H), "c": ...}.
+
+    Speed and memory: everything per-t is stored time-major (L, B, ·) so that each step of the
+    backward loop reads and writes contiguous (B, ·) blocks, the loop writes into preallocated
+    buffers (``out=``) instead of allocating, and the gate tensors are turned into the
+    Jacobian coefficients in place (a probe step then needs far less than twice the memory
+    of a training step).
     """
     B, L, H = hs.shape
     w_hh = p["weight_hh"]
-    hprev = _shift(hs, h0)
-    dh_all = torch.empty_like(hs)
+    gt = g.transpose(0, 1)  # (L, B, H) view: gt[t] is the immediate gradient at step t
+    carry = torch.zeros_like(h0)
+    tmp = torch.empty_like(h0)
     if cell == "rnn":
-        d = 1 - hs * hs if nonlinearity == "tanh" else (hs > 0).to(hs.dtype)
-        carry = torch.zeros_like(h0)
+        ht = hs.transpose(0, 1)
+        if nonlinearity == "tanh":
+            d = torch.mul(ht, ht, out=hs.new_empty(L, B, H)).neg_().add_(1)  # 1 - h_t²
+        else:
+            d = hs.new_empty(L, B, H).copy_(ht > 0)
+        dh_all = torch.empty_like(d)
         for t in range(L - 1, -1, -1):
-            dh = g[:, t] + carry
-            dh_all[:, t] = dh
-            carry = (dh * d[:, t]) @ w_hh
-        return {"h": dh_all}
+            dh = torch.add(gt[t], carry, out=dh_all[t])
+            torch.mm(torch.mul(dh, d[t], out=tmp), w_hh, out=carry)
+        return {"h": dh_all.transpose(0, 1)}
     if cell == "lstm":
-        pre = _pre(x, p["weight_ih"], p["bias_ih"] + p["bias_hh"]) + _pre(hprev, w_hh, torch.zeros_like(p["bias_hh"]))
-        i, f, gg, o = pre.chunk(4, dim=-1)
-        i, f, gg, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(gg), torch.sigmoid(o)
-        ig = i * gg
-        cs = torch.empty_like(hs)
-        c = c0 if c0 is not None else torch.zeros_like(h0)
-        for t in range(L):
-            c = torch.addcmul(ig[:, t], f[:, t], c)
-            cs[:, t] = c
-        cprev = _shift(cs, c0 if c0 is not None else torch.zeros_like(h0))
+        c0 = c0 if c0 is not None else torch.zeros_like(h0)
+        gates = _pre(x, p["weight_ih"], p["bias_ih"] + p["bias_hh"])  # (L, B, 4H)
+        gates.view(L * B, 4 * H).addmm_(_prev(hs, h0).view(L * B, H), w_hh.T)
+        i, f, gg, o = gates.chunk(4, dim=-1)
+        i.sigmoid_()
+        f.sigmoid_()
+        gg.tanh_()
+        o.sigmoid_()
+        cs = torch.mul(i, gg)  # i_t g_t, then c_t = f_t c_{t-1} + i_t g_t in place
+        cs[0].addcmul_(f[0], c0)
+        for t in range(1, L):
+            cs[t].addcmul_(f[t], cs[t - 1])
         tc = torch.tanh(cs)
-        a = o * (1 - tc * tc)  # ∂h_t/∂c_t
-        coef = torch.cat([gg * i * (1 - i), cprev * f * (1 - f), i * (1 - gg * gg), tc * o * (1 - o)], -1)
-        dc_all = torch.empty_like(hs)
-        carry_h = torch.zeros_like(h0)
+        a = torch.mul(tc, tc).neg_().add_(1).mul_(o)  # ∂h_t/∂c_t = o (1 - tanh² c_t)
+        fk = f.clone()  # σ(f_t), for ∂c_t/∂c_{t-1}
+        # the gate buffer becomes ∂h_t/∂(W_hh h_{t-1} + b), per block i, f, g, o (times dc or dh)
+        o.addcmul_(o, o, value=-1).mul_(tc)  # σ'(o) = o - o², times tanh c_t
+        del tc
+        ci = torch.addcmul(i, i, i, value=-1).mul_(gg)
+        gg.mul_(gg).neg_().add_(1).mul_(i)
+        i.copy_(ci)
+        del ci
+        f.addcmul_(f, f, value=-1)
+        f[0].mul_(c0)
+        f[1:].mul_(cs[:-1])
+        del cs
+        coef = gates.view(L, B, 4, H)
+        dh_all, dc_all = torch.empty_like(a), torch.empty_like(a)
         carry_c = torch.zeros_like(h0)
+        dpre = hs.new_empty(B, 4, H)
         for t in range(L - 1, -1, -1):
-            dh = g[:, t] + carry_h
-            dc = torch.addcmul(carry_c, dh, a[:, t])
-            dh_all[:, t] = dh
-            dc_all[:, t] = dc
-            dpre = torch.cat([dc, dc, dc, dh], -1) * coef[:, t]
-            carry_h = dpre @ w_hh
-            carry_c = dc * f[:, t]
-        return {"h": dh_all, "c": dc_all}
+            dh = torch.add(gt[t], carry, out=dh_all[t])
+            dc = torch.addcmul(carry_c, dh, a[t], out=dc_all[t])
+            torch.mul(coef[t, :, :3], dc.unsqueeze(1), out=dpre[:, :3])
+            torch.mul(coef[t, :, 3], dh, out=dpre[:, 3])
+            torch.mm(dpre.view(B, 4 * H), w_hh, out=carry)
+            torch.mul(dc, fk[t], out=carry_c)
+        return {"h": dh_all.transpose(0, 1), "c": dc_all.transpose(0, 1)}
     if cell == "gru":
-        gi = _pre(x, p["weight_ih"], p["bias_ih"])
-        gh = _pre(hprev, w_hh, p["bias_hh"])
+        hprev = _prev(hs, h0)
+        gi = _pre(x, p["weight_ih"], p["bias_ih"])  # (L, B, 3H)
+        gh = _pre(hprev, w_hh, p["bias_hh"], time_major=True)
         ir, iz, in_ = gi.chunk(3, dim=-1)
         hr, hz, hn = gh.chunk(3, dim=-1)
-        r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
-        n = torch.tanh(in_ + r * hn)
-        cn = (1 - z) * (1 - n * n)  # ∂h/∂n_pre
-        cz = (hprev - n) * z * (1 - z)  # ∂h/∂z_pre
-        cr = cn * hn * r * (1 - r)  # ∂h/∂r_pre
-        coef = torch.cat([cr, cz, cn * r], -1)  # ∂h/∂(W_hh h + b_hh), per gate block
-        carry = torch.zeros_like(h0)
+        r = ir.add_(hr).sigmoid_()
+        z = iz.add_(hz).sigmoid_()
+        n = in_.addcmul_(r, hn).tanh_()
+        cn = torch.mul(n, n).neg_().add_(1)
+        cn.addcmul_(cn, z, value=-1)  # ∂h/∂n_pre = (1 - z)(1 - n²)
+        # gh becomes ∂h/∂(W_hh h + b_hh), per gate block r, z, n
+        hr.copy_(r).addcmul_(r, r, value=-1).mul_(hn).mul_(cn)  # ∂h/∂r_pre = cn hn r (1 - r)
+        hz.copy_(z).addcmul_(z, z, value=-1).mul_(hprev.sub_(n))  # (h_{t-1} - n) z (1 - z)
+        torch.mul(cn, r, out=hn)
+        del hprev, cn
+        coef = gh.view(L, B, 3, H)
+        dh_all = hs.new_empty(L, B, H)
+        dpre = hs.new_empty(B, 3, H)
         for t in range(L - 1, -1, -1):
-            dh = g[:, t] + carry
-            dh_all[:, t] = dh
-            carry = torch.addmm(dh * z[:, t], dh.repeat(1, 3) * coef[:, t], w_hh)
-        return {"h": dh_all}
+            dh = torch.add(gt[t], carry, out=dh_all[t])
+            torch.mul(coef[t], dh.unsqueeze(1), out=dpre)
+            torch.addmm(torch.mul(dh, z[t], out=tmp), dpre.view(B, 3 * H), w_hh, out=carry)
+        return {"h": dh_all.transpose(0, 1)}
     raise ValueError(f"unknown cell {cell!r}")
 
 

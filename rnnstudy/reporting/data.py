@@ -1,0 +1,136 @@
+"""The report's data model: child runs with readable labels, and their metric histories.
+
+A *configuration* is a set of runs that differ only by seed: its label names the params that
+vary across the experiment (``lstm · copy · clip=norm:1``), seed and run name left out. For a
+sweep each trial is its own configuration (``trial 7``).
+
+Columns of ``ReportData.runs`` (one row per child run): ``run_id, run_name, status, cell,
+task, clip, seed, outcome, config, task_label, series, trial`` plus the ``params.*``,
+``tags.*`` and ``metrics.*`` (last values) columns of ``mlflow.search_runs``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from rnnstudy.reporting import history
+from rnnstudy.reporting.chance import Baseline, baseline
+from rnnstudy.reporting.store import Store
+
+CELL_ORDER = ["rnn", "lstm", "gru"]
+IGNORED = {"seed", "name"}
+
+
+@dataclass
+class ReportData:
+    store: Store
+    runs: pd.DataFrame
+    history: pd.DataFrame  # run_id, key, step, value
+
+    @property
+    def is_sweep(self) -> bool:
+        return self.store.kind == "sweep"
+
+    def hist(self, key: str | None = None, prefix: str | None = None) -> pd.DataFrame:
+        """History rows of one key (or a key prefix) joined with the run labels."""
+        h = self.history
+        if key is not None:
+            h = h[h["key"] == key]
+        if prefix is not None:
+            h = h[h["key"].str.startswith(prefix)]
+        cols = ["run_id", "cell", "task", "task_label", "series", "config", "seed", "clip"]
+        return h.merge(self.runs[cols], on="run_id", how="inner")
+
+    def param(self, key: str) -> pd.Series:
+        col = f"params.{key}"
+        return self.runs[col] if col in self.runs else pd.Series(None, index=self.runs.index)
+
+    def metric(self, key: str) -> pd.Series:
+        col = f"metrics.{key}"
+        return self.runs[col] if col in self.runs else pd.Series(np.nan, index=self.runs.index)
+
+    def baseline_of(self, row: pd.Series) -> Baseline:
+        return baseline({k[7:]: v for k, v in row.items() if str(k).startswith("params.")})
+
+    def cells(self, values: pd.Series) -> list[str]:
+        present = list(dict.fromkeys(values.dropna()))
+        return sorted(present, key=lambda c: (CELL_ORDER.index(c) if c in CELL_ORDER else 9, c))
+
+
+def _col(df: pd.DataFrame, name: str) -> pd.Series:
+    return df[name] if name in df else pd.Series(None, index=df.index, dtype=object)
+
+
+def _fmt(v: object) -> str:
+    s = str(v)
+    try:
+        f = float(s)
+    except ValueError:
+        return s
+    return f"{f:g}" if s not in ("True", "False") else s
+
+
+def _varying(df: pd.DataFrame, cols: list[str]) -> list[str]:
+    return [c for c in cols if df[c].fillna("∅").astype(str).nunique() > 1]
+
+
+def label_runs(kids: pd.DataFrame, sweep: bool = False) -> pd.DataFrame:
+    """Add ``cell, task, clip, seed, outcome, config, task_label, series, trial`` columns."""
+    df = kids.copy()
+    df["cell"] = _col(df, "tags.cell").fillna(_col(df, "params.model.cell")).fillna("?")
+    df["task"] = _col(df, "tags.task").fillna(_col(df, "params.task.name")).fillna("?")
+    df["clip"] = _col(df, "tags.clip").fillna(_col(df, "params.clip.mode")).fillna("?")
+    df["seed"] = pd.to_numeric(_col(df, "params.seed"), errors="coerce")
+    status = _col(df, "status").fillna("").str.lower()
+    df["outcome"] = _col(df, "tags.outcome").fillna(status).replace("", "unknown")
+    df["run_name"] = _col(df, "tags.mlflow.runName").fillna(df["run_id"].str[:8])
+    df["trial"] = pd.to_numeric(_col(df, "tags.optuna_trial_number"), errors="coerce")
+    params = [c for c in df.columns if c.startswith("params.") and c[7:] not in IGNORED]
+    task_params = [c for c in params if c.startswith("params.task.") and c != "params.task.name"]
+    # task variants: task params that vary among runs of the same task
+    variant = pd.Series("", index=df.index)
+    for _, idx in df.groupby("task").groups.items():
+        sub = df.loc[idx]
+        for c in _varying(sub, task_params):
+            variant.loc[idx] += " " + c[12:] + "=" + sub[c].map(_fmt)
+    df["task_label"] = df["task"] + variant
+    vary = set(_varying(df, params))
+    parts_task = pd.Series("", index=df.index)
+    if "params.task.name" in vary or (variant != "").any():
+        parts_task = df["task_label"]
+    cell_part: list[pd.Series] = [df["cell"]] if "params.model.cell" in vary else []
+    rest: list[pd.Series] = []
+    if {"params.clip.mode", "params.clip.value"} & vary:
+        rest.append("clip=" + df["clip"])
+    skip = {"params.model.cell", "params.clip.mode", "params.clip.value", "params.task.name"}
+    for c in sorted(vary - skip - set(task_params)):
+        short = c.rsplit(".", 1)[-1]
+        rest.append(short + "=" + df[c].fillna("-").map(_fmt))
+    series = _join(cell_part + rest, df.index)
+    df["series"] = series.where(series != "", df["cell"])
+    df["config"] = _join([*cell_part, parts_task, *rest], df.index)
+    df.loc[df["config"] == "", "config"] = df["cell"] + " · " + df["task_label"]
+    if sweep:
+        trial = df["trial"].map(lambda t: "?" if pd.isna(t) else f"{int(t)}")
+        df["config"] = "trial " + trial
+        df["series"] = df["cell"]
+    return df
+
+
+def _join(parts: list[pd.Series], index: pd.Index) -> pd.Series:
+    out = pd.Series("", index=index)
+    for p in parts:
+        p = p.astype(str)
+        out = out.where(p == "", out.where(out == "", out + " · ") + p)
+    return out
+
+
+def load(store: Store) -> ReportData:
+    """Label the store's children and fetch their histories in bulk."""
+    runs = label_runs(store.children, sweep=store.kind == "sweep")
+    metric_keys = [c[8:] for c in runs.columns if c.startswith("metrics.")]
+    hist = history.fetch(store.client, store.uri, list(runs["run_id"]), metric_keys)
+    return ReportData(store, runs, hist)

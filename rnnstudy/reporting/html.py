@@ -1,0 +1,104 @@
+"""``index.html``: one self-contained file (CSS inline, figures as base64 PNG data URIs, no
+script, no external URL), so it opens offline and can be mailed round."""
+
+from __future__ import annotations
+
+import base64
+from html import escape
+
+from rnnstudy.reporting.figures.base import Figure
+from rnnstudy.reporting.header import Header
+from rnnstudy.reporting.tables import Table
+
+CSS = """
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;
+ color:#222;margin:0;background:#fafafa}
+main{max-width:1180px;margin:0 auto;padding:24px 32px 48px;background:#fff}
+h1{font-size:26px;margin:0 0 4px}h2{font-size:19px;margin:32px 0 8px;border-bottom:1px solid #ddd;
+ padding-bottom:4px}h3{font-size:15px;margin:16px 0 6px}
+.sub{color:#666;margin:0 0 16px}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:0}
+dt{color:#666}dd{margin:0;word-break:break-all}
+pre{background:#f3f3f3;padding:8px 12px;border-radius:4px;overflow-x:auto;margin:4px 0}
+.note{background:#fff7e0;border-left:3px solid #e0b000;padding:6px 10px;margin:8px 0}
+nav ol{columns:2;margin:4px 0;padding-left:20px}
+nav a{color:#1a5fb4;text-decoration:none}
+figure{margin:0 0 8px}figure img{max-width:100%;height:auto;display:block;border:1px solid #eee}
+figcaption{color:#444;font-size:14px;margin-top:6px}
+.caption{color:#444;font-size:14px;margin:0 0 8px}
+.tablewrap{overflow-x:auto}
+table{border-collapse:collapse;font-size:13px;font-variant-numeric:tabular-nums}
+th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;white-space:nowrap}
+th{background:#f0f0f0}tr:nth-child(even) td{background:#fafafa}
+footer{color:#888;font-size:12px;margin-top:32px}
+"""
+
+
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _header(h: Header) -> str:
+    rows = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in h.fields)
+    out = [f"<h1>{escape(h.experiment)}</h1>", '<p class="sub">rnnstudy report</p>', f"<dl>{rows}</dl>"]
+    if h.reproduce:
+        cmds = escape("\n".join(h.reproduce))
+        out.append(f"<h3>Reproduce</h3><pre>{cmds}</pre>")
+    out += [f'<p class="note">{escape(n)}</p>' for n in h.notes]
+    return "\n".join(out)
+
+
+def _table(t: Table) -> str:
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in t.frame.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in row) + "</tr>"
+        for row in t.frame.itertuples(index=False)
+    )
+    return (
+        f'<section id="{t.slug}"><h2>{escape(t.title)}</h2>'
+        f'<p class="caption">{escape(t.caption)}</p>'
+        f'<div class="tablewrap"><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div></section>"
+    )
+
+
+def _figure(f: Figure, png: bytes) -> str:
+    return (
+        f'<section id="{f.slug}"><h2>{escape(f.title)}</h2><figure>'
+        f'<img src="{data_uri(png)}" alt="{escape(f.title)}">'
+        f"<figcaption>{escape(f.caption)}</figcaption></figure></section>"
+    )
+
+
+def render(
+    h: Header,
+    figures: list[tuple[Figure, bytes]],
+    tables: list[Table],
+    problems: list[str] | None = None,
+) -> str:
+    """The whole page. ``figures``: (figure, its PNG bytes)."""
+    toc = "".join(
+        f'<li><a href="#{x.slug}">{escape(x.title)}</a></li>' for x in [*(f for f, _ in figures), *tables]
+    )
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<link rel="icon" href="data:,">',
+        f"<title>{escape(h.experiment)} — rnnstudy report</title>",
+        f"<style>{CSS}</style></head><body><main>",
+        _header(h),
+    ]
+    if problems:
+        parts += [f'<p class="note">figure not drawn: {escape(p)}</p>' for p in problems]
+    if not figures and not tables:
+        parts.append('<p class="note">This experiment has no finished child runs yet.</p>')
+    if toc:
+        parts.append(f"<nav><h3>Contents</h3><ol>{toc}</ol></nav>")
+    parts += [_figure(f, png) for f, png in figures]
+    parts += [_table(t) for t in tables]
+    parts.append(
+        "<footer>Made by <code>rnnstudy report</code> from the MLflow store only; "
+        "figures with seaborn/matplotlib.</footer></main></body></html>"
+    )
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,177 @@
+"""Everything the report reads from MLflow: the experiment, its runs, parent CSVs, artifacts.
+
+Reads only (no run is created or changed), through the public client plus one bulk query of
+metric histories (``rnnstudy.reporting.history``). Works for any store MLflow can open: the
+project's ``sqlite:///mlflow.db``, a PostgreSQL backend, or a tracking server::
+
+    MLFLOW_TRACKING_URI=sqlite:///mlflow.db python -c \\
+        "from rnnstudy.reporting.store import open_store; print(open_store('tour').children.shape)"
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from rnnstudy.config import ConfigError
+
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no tqdm in reports
+
+DEFAULT_URI = "sqlite:///mlflow.db"
+KIND = "tags.rnnstudy.kind"
+PARENT = "tags.mlflow.parentRunId"
+
+
+def tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///mlflow.db`` (DESIGN §5)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+@dataclass
+class Store:
+    """One MLflow experiment as the report sees it: the chosen parent run and its children.
+
+    ``children`` is ``mlflow.search_runs`` output (columns ``run_id``, ``status``,
+    ``start_time``, ``params.*``, ``tags.*``, ``metrics.*`` = last values), one row per child.
+    """
+
+    uri: str
+    client: MlflowClient
+    experiment_id: str
+    name: str
+    parent: pd.Series | None
+    children: pd.DataFrame
+    n_parents: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        """``experiment``, ``sweep`` or ``runs`` (no parent run: plain ``rnnstudy run``)."""
+        if self.parent is None:
+            return "runs"
+        return str(self.parent.get(KIND) or "experiment")
+
+    def parent_param(self, key: str) -> str | None:
+        if self.parent is None:
+            return None
+        v = self.parent.get(f"params.{key}")
+        return None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+
+    def parent_csv(self, name: str) -> pd.DataFrame | None:
+        """A CSV artifact of the parent run (``summary.csv``, ``importances.csv``…) or None."""
+        if self.parent is None:
+            return None
+        text = read_artifact_text(self.client, str(self.parent["run_id"]), name)
+        if not text or not text.strip():
+            return None
+        try:
+            return pd.read_csv(io.StringIO(text))
+        except (pd.errors.ParserError, pd.errors.EmptyDataError):
+            return None
+
+    def parent_artifacts(self) -> list[str]:
+        if self.parent is None:
+            return []
+        try:
+            return [a.path for a in self.client.list_artifacts(str(self.parent["run_id"]))]
+        except Exception:
+            return []
+
+
+def read_artifact_text(client: MlflowClient, run_id: str, path: str) -> str | None:
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = client.download_artifacts(run_id, path, tmp)
+        except Exception:
+            return None
+        p = Path(local)
+        return p.read_text() if p.is_file() else None
+
+
+def read_npz(client: MlflowClient, run_id: str, path: str) -> dict[str, np.ndarray] | None:
+    """An ``.npz`` artifact (e.g. ``gradtime/l0.npz``) as a dict of arrays, or None if absent."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = client.download_artifacts(run_id, path, tmp)
+        except Exception:
+            return None
+        try:
+            with np.load(local) as z:
+                return {k: z[k] for k in z.files}
+        except (OSError, ValueError):
+            return None
+
+
+def _search(experiment_id: str) -> pd.DataFrame:
+    df = mlflow.search_runs(
+        experiment_ids=[experiment_id], max_results=100_000, output_format="pandas"
+    )
+    if not isinstance(df, pd.DataFrame):  # pragma: no cover - older mlflow returned lists
+        df = pd.DataFrame(df)
+    for col in (KIND, PARENT):
+        if col not in df.columns:
+            df[col] = None
+    return df
+
+
+def choose_parent(runs: pd.DataFrame, which: str) -> tuple[pd.Series | None, pd.DataFrame, int]:
+    """(parent row, its children, number of parent runs) for ``which`` = latest | all | <run id>.
+
+    Parents are runs tagged ``rnnstudy.kind`` experiment/sweep, or referenced as a parent.
+    Without any parent (only ``rnnstudy run``), every run of the experiment is a child.
+    """
+    referenced = set(runs[PARENT].dropna())
+    is_parent = runs[KIND].isin(["experiment", "sweep"]) | runs["run_id"].isin(referenced)
+    parents = runs[is_parent].sort_values("start_time", ascending=False)
+    others = runs[~is_parent]
+    if parents.empty:
+        return None, others, 0
+    if which == "all":
+        return parents.iloc[0], others, len(parents)
+    if which != "latest":
+        hit = parents[parents["run_id"] == which]
+        if hit.empty:
+            raise ConfigError(f"--parent: no parent run {which!r} in this experiment")
+        parent = hit.iloc[0]
+    else:
+        parent = parents.iloc[0]
+    kids = others[others[PARENT] == parent["run_id"]]
+    return parent, kids, len(parents)
+
+
+def open_store(name: str, which: str = "latest", uri: str | None = None) -> Store:
+    """The MLflow experiment ``name`` with the parent run ``which``; ConfigError if unknown."""
+    uri = uri or tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(name)
+    if exp is None or exp.lifecycle_stage == "deleted":
+        known = sorted(
+            e.name for e in client.search_experiments() if e.name != "Default"
+        )
+        hint = f"; known: {', '.join(known)}" if known else "; the store has no experiments"
+        raise ConfigError(f"no MLflow experiment named {name!r} in {mask_uri(uri)}{hint}")
+    runs = _search(exp.experiment_id)
+    parent, kids, n_parents = choose_parent(runs, which)
+    kids = kids.sort_values("start_time").reset_index(drop=True)
+    notes = []
+    if n_parents > 1 and which == "latest":
+        notes.append(
+            f"{n_parents} invocations recorded; this report shows the latest"
+            " (choose another with --parent RUN_ID, or --parent all)"
+        )
+    return Store(uri, client, exp.experiment_id, name, parent, kids, n_parents, notes)
+
+
+def mask_uri(uri: str) -> str:
+    """``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``."""
+    return re.sub(r"(\w[\w+.-]*://[^:/@\s]*):[^@\s]*@", r"\1:***@", uri)

@@ -1,0 +1,71 @@
+"""Resume an interrupted experiment: find its parent run, skip the points already finished.
+
+Every child run carries the tag ``config_hash``: a hash of its resolved config (everything but
+the cosmetic ``name``). ``rnnstudy experiment FILE --resume`` takes the most recent parent run of
+the same experiment and profile (or the one named by ``--resume-from RUN_ID``), treats every
+point whose hash matches a FINISHED child as done, marks children left RUNNING by the killed
+process as KILLED (``outcome=interrupted``), and runs the rest under that same parent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from mlflow.entities import Run
+
+from rnnstudy.config import RunConfig
+
+HASH_TAG = "config_hash"
+KIND_TAG = "rnnstudy.kind"
+
+
+def config_hash(cfg: RunConfig) -> str:
+    """16 hex digits of sha256 over the canonical JSON of the config (``name`` left out)."""
+    data = cfg.model_dump(mode="json", exclude={"name"})
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _search(c: Any, exp_id: str, filter_string: str, **kw: Any) -> list[Run]:
+    runs: list[Run] = []
+    token = None
+    while True:
+        page = c.search_runs([exp_id], filter_string, page_token=token, max_results=1000, **kw)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def latest_parent(c: Any, exp_id: str, profile: str) -> str | None:
+    """The most recent experiment parent run of this MLflow experiment and profile."""
+    flt = f"tags.`{KIND_TAG}` = 'experiment' and tags.profile = '{profile}'"
+    runs = c.search_runs([exp_id], flt, order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0].info.run_id if runs else None
+
+
+def children(c: Any, exp_id: str, parent_id: str) -> list[Run]:
+    """Every child run of ``parent_id`` (any status)."""
+    return _search(c, exp_id, f"tags.`mlflow.parentRunId` = '{parent_id}'")
+
+
+def finished_by_hash(runs: list[Run]) -> dict[str, Run]:
+    """FINISHED runs keyed by their ``config_hash`` tag (the latest one if there are several)."""
+    out: dict[str, Run] = {}
+    for r in sorted(runs, key=lambda r: r.info.start_time or 0):
+        h = r.data.tags.get(HASH_TAG)
+        if h and r.info.status == "FINISHED":
+            out[h] = r
+    return out
+
+
+def reopen(c: Any, parent_id: str, runs: list[Run]) -> int:
+    """Set the parent RUNNING again; mark children left RUNNING by a killed process KILLED."""
+    c.update_run(parent_id, status="RUNNING")
+    stale = [r for r in runs if r.info.status == "RUNNING"]
+    for r in stale:
+        c.set_tag(r.info.run_id, "outcome", "interrupted")
+        c.set_terminated(r.info.run_id, "KILLED")
+    return len(stale)

@@ -1,0 +1,48 @@
+"""Study summaries: from the child runs of one experiment to tables and headline metrics.
+
+The experiment file's ``summary: {kind: ...}`` picks the study; without it the default table
+gives outcomes per configuration (seeds pooled). Every study also gets the per-point table.
+
+    kind             what the summary shows
+    default          success / divergence rate, median steps to solve, mean final metric
+    clip_ablation    + clip rate and the largest pre-clip gradient norm (seeds pooled)
+    memory_horizon   memory horizon and accuracy by distance per config and per seed
+    tbptt            success, accuracy, memory horizon, gradient reach / half-life per k
+    init_gain        gradient half-life at init, divergence, success per init x gain
+    reproduction     ours beside the published figures of ``summary.published``
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rnnstudy.studies.init_gain import init_gain
+from rnnstudy.studies.memory import memory_horizon
+from rnnstudy.studies.outcomes import clip_ablation, default_study
+from rnnstudy.studies.points import point_table
+from rnnstudy.studies.records import PointRecord, collect
+from rnnstudy.studies.reproduction import reproduction
+from rnnstudy.studies.table import Study, StudyTable
+from rnnstudy.studies.tbptt import tbptt
+
+STUDIES: dict[str, Study] = {
+    "default": default_study,
+    "clip_ablation": clip_ablation,
+    "memory_horizon": memory_horizon,
+    "tbptt": tbptt,
+    "init_gain": init_gain,
+    "reproduction": reproduction,
+}
+
+
+def summarise(
+    records: list[PointRecord], grid: dict[str, list[Any]], spec: dict[str, Any]
+) -> list[StudyTable]:
+    """The study's tables (the first one is ``summary.csv``), then the per-point table."""
+    kind = spec.get("kind", "default")
+    if kind not in STUDIES:
+        raise ValueError(f"summary.kind: unknown study {kind!r}; allowed: {', '.join(STUDIES)}")
+    return [*STUDIES[kind](records, grid, spec), point_table(records)]
+
+
+__all__ = ["STUDIES", "PointRecord", "StudyTable", "collect", "summarise"]

