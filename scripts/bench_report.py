@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 STEPS = 300
@@ -77,7 +77,9 @@ GATES = {"rnn": [""], "lstm": ["", ".i", ".f", ".g", ".o"], "gru": ["", ".r", ".
 PARAMS = ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "head.weight", "head.bias"]
 
 
-def histories(rng: np.random.Generator, cell: str, task: str, clip: tuple[str, float]) -> list[Metric]:
+def histories(
+    rng: np.random.Generator, cell: str, task: str, clip: tuple[str, float]
+) -> list[Metric]:
     """~3,800 metrics of one run: curves that fall, noisy gradient norms with spikes."""
     ts = int(time.time() * 1000)
     good = cell != "rnn"
@@ -86,7 +88,9 @@ def histories(rng: np.random.Generator, cell: str, task: str, clip: tuple[str, f
     for s in range(STEPS):
         frac = s / STEPS
         loss = 2.1 * math.exp(-(3 if good else 0.3) * frac) + 0.05 * rng.standard_normal() ** 2
-        pre = float(np.exp(rng.normal(0.0 if good else 1.0, 0.6)) * (5 if rng.random() < 0.02 else 1))
+        pre = float(
+            np.exp(rng.normal(0.0 if good else 1.0, 0.6)) * (5 if rng.random() < 0.02 else 1)
+        )
         mode, tau = clip
         post = min(pre, tau) if mode == "norm" else pre * (0.7 if mode == "value" else 1)
         clipped += int(post < pre)
@@ -113,8 +117,21 @@ def histories(rng: np.random.Generator, cell: str, task: str, clip: tuple[str, f
                 m[f"val/acc_by_distance/{d}"] = min(1.0, acc * (1.2 - 0.15 * i))
             m["val/memory_horizon"] = 21.0 if acc > 0.8 else 0.0
         out += [Metric(k, float(v), ts, s) for k, v in m.items()]
-    final = {k.replace("val/", "final/"): mt.value for mt in out if mt.step == STEPS for k in [mt.key] if k.startswith("val/")}
-    final.update({"final/steps": STEPS, "final/solved": float(good), "final/diverged": 0.0, "time/seconds": 20.0})
+    final = {
+        k.replace("val/", "final/"): mt.value
+        for mt in out
+        if mt.step == STEPS
+        for k in [mt.key]
+        if k.startswith("val/")
+    }
+    final.update(
+        {
+            "final/steps": STEPS,
+            "final/solved": float(good),
+            "final/diverged": 0.0,
+            "time/seconds": 20.0,
+        }
+    )
     if good:
         final["steps_to_solve"] = float(rng.integers(150, 300))
     out += [Metric(k, float(v), ts, STEPS) for k, v in final.items()]
@@ -127,7 +144,9 @@ def make_store(root: Path) -> tuple[str, float]:
     c = MlflowClient(uri)
     exp = c.create_experiment("bench")
     t0 = time.perf_counter()
-    parent = c.create_run(exp, run_name="bench [full]", tags={"rnnstudy.kind": "experiment", "profile": "full"})
+    parent = c.create_run(
+        exp, run_name="bench [full]", tags={"rnnstudy.kind": "experiment", "profile": "full"}
+    )
     pid = parent.info.run_id
     c.log_batch(pid, params=[Param("file", "experiments/bench.yaml"), Param("profile", "full")])
     rng = np.random.default_rng(0)
@@ -137,12 +156,25 @@ def make_store(root: Path) -> tuple[str, float]:
         label = "none" if clip[0] == "none" else f"{clip[0]}:{clip[1]:g}"
         name = f"model.cell={cell} task={task} clip={label} seed={seed}"
         outcome = "solved" if cell != "rnn" else "unsolved"
-        tags = {"mlflow.parentRunId": pid, "cell": cell, "task": task, "clip": label, "outcome": outcome,
-                "mlflow.source.git.commit": "0" * 40}
+        tags = {
+            "mlflow.parentRunId": pid,
+            "cell": cell,
+            "task": task,
+            "clip": label,
+            "outcome": outcome,
+            "mlflow.source.git.commit": "0" * 40,
+        }
         run = c.create_run(exp, run_name=name, tags=tags)
         rid = run.info.run_id
-        params = {**BASE, **TASKS[task], "name": name, "seed": seed, "model.cell": cell,
-                  "clip.mode": clip[0], "clip.value": clip[1]}
+        params = {
+            **BASE,
+            **TASKS[task],
+            "name": name,
+            "seed": seed,
+            "model.cell": cell,
+            "clip.mode": clip[0],
+            "clip.value": clip[1],
+        }
         c.log_batch(rid, params=[Param(k, str(v)) for k, v in params.items()])
         metrics = histories(rng, cell, task, clip)
         for i in range(0, len(metrics), 1000):
@@ -181,13 +213,17 @@ def main() -> int:
     exe = Path(sys.executable).with_name("rnnstudy")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run([str(exe), "report", "bench", "--out", str(root / "reports")], env=env, check=True)
+    subprocess.run(
+        [str(exe), "report", "bench", "--out", str(root / "reports")], env=env, check=True
+    )
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     load = os.getloadavg()[0]
-    print(f"rnnstudy report, 100 runs: {wall:.1f}s wall, {cpu:.1f}s CPU (user+sys),"
-          f" {os.cpu_count()} CPUs, load average {load:.1f}")
+    print(
+        f"rnnstudy report, 100 runs: {wall:.1f}s wall, {cpu:.1f}s CPU (user+sys),"
+        f" {os.cpu_count()} CPUs, load average {load:.1f}"
+    )
     print("OK (<= 60 s)" if wall <= 60 else "SLOW (> 60 s)")
     return 0 if wall <= 60 else 1
 

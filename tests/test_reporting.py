@@ -52,8 +52,14 @@ def tiny_config(cell: str, clip: dict, seed: int):
         {
             "name": f"model.cell={cell} clip={clip['mode']} seed={seed}",
             "seed": seed,
-            "task": {"name": "qa_distance", "n_keys": 4, "n_values": 4, "d_min": 2, "d_max": 8,
-                     "n_buckets": 3},
+            "task": {
+                "name": "qa_distance",
+                "n_keys": 4,
+                "n_values": 4,
+                "d_min": 2,
+                "d_max": 8,
+                "n_buckets": 3,
+            },
             "model": {"cell": cell, "hidden_size": 8},
             "clip": clip,
             "train": {"max_steps": 12, "batch_size": 8, "val_every": 6, "val_size": 32},
@@ -76,14 +82,21 @@ def tiny(tmp_path_factory):
         exp_id = tracking.experiment_id(c, "tiny")
         (root / "tiny.yaml").write_text("name: tiny\nbase: {}\n")
         parent = tracking.start_run(
-            c, exp_id, "tiny [quick]", {"file": "experiments/tiny.yaml", "profile": "quick"},
+            c,
+            exp_id,
+            "tiny [quick]",
+            {"file": "experiments/tiny.yaml", "profile": "quick"},
             {"rnnstudy.kind": "experiment", "profile": "quick"},
         )
         for cell in ("rnn", "gru"):
             for clip in ({"mode": "none"}, {"mode": "norm", "value": 1.0}):
                 for seed in (0, 1):
-                    run_one(tiny_config(cell, clip, seed), experiment="tiny", parent_id=parent,
-                            progress=False)
+                    run_one(
+                        tiny_config(cell, clip, seed),
+                        experiment="tiny",
+                        parent_id=parent,
+                        progress=False,
+                    )
         summary = root / "summary.csv"
         summary.write_text("config,ours,published (Bai 2018)\nlstm,0.02,0.0204\n")
         c.log_artifact(parent, str(summary))
@@ -133,8 +146,15 @@ def test_report_html_is_self_contained_and_every_image_decodes(tiny):
     external = [u for u in page.urls if not u.startswith(("data:", "#"))]
     assert external == [], external
     text = " ".join(page.text)
-    for must in ("tiny", "Reproduce", "rnnstudy experiment experiments/tiny.yaml --profile quick",
-                 "Outcomes per configuration", "summary.csv", "published (Bai 2018)", "git commit"):
+    for must in (
+        "tiny",
+        "Reproduce",
+        "rnnstudy experiment experiments/tiny.yaml --profile quick",
+        "Outcomes per configuration",
+        "summary.csv",
+        "published (Bai 2018)",
+        "git commit",
+    ):
         assert must in text, must
     for fig_title in ("Learning curves", "Gradient through time", "Accuracy by distance"):
         assert fig_title in text
@@ -157,35 +177,46 @@ def test_pdf_has_title_figure_and_table_pages(tiny):
     assert rep.tables == ["per-config", "summary", "per-run"]
 
 
-def test_cli_takes_a_yaml_path_or_a_name_and_unknown_exits_2(tiny, capsys, monkeypatch):
+def test_unknown_experiment_is_one_line_and_exit_code_2(tiny, capsys, monkeypatch):
     from rnnstudy.cli import main
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tiny["uri"])
     monkeypatch.chdir(tiny["root"])
-    out = tiny["root"] / "cli-out"
-    assert main(["report", str(tiny["root"] / "tiny.yaml"), "--out", str(out)]) == 0
-    assert (out / "tiny" / "index.html").is_file() and (out / "tiny" / "report.pdf").is_file()
-    assert main(["report", "no-such-experiment", "--out", str(out)]) == 2
+    assert main(["report", "no-such-experiment", "--out", str(tiny["root"] / "x")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no MLflow experiment named 'no-such-experiment'" in err[0]
     assert "tiny" in err[0]  # the known experiments are listed
     assert main(["report", "missing.yaml"]) == 2
+    assert "no such experiment file" in capsys.readouterr().err
 
 
-def test_reporting_never_imports_training_code(tiny):
+def test_cli_on_the_yaml_file_never_imports_training_code(tiny):
+    """``rnnstudy report FILE.yaml`` (as ``make experiment`` calls it) in a fresh process: the
+    file's ``name:`` is used, and torch / Lightning / the runner are never imported."""
+    out_dir = tiny["root"] / "cli-out"
     code = (
         "import argparse, sys, json\n"
         "from rnnstudy.reporting.cli import add_report_parser, report_command\n"
         "ap = argparse.ArgumentParser()\n"
         "add_report_parser(ap.add_subparsers(dest='cmd'))\n"
-        f"report_command(ap.parse_args(['report', 'tiny', '--out', {str(tiny['root'] / 'sub')!r}]))\n"
+        f"args = ap.parse_args(['report', 'tiny.yaml', '--out', {str(out_dir)!r}])\n"
+        "assert report_command(args) == 0\n"
         f"print(json.dumps([m for m in {TRAINING_MODULES!r} if m in sys.modules]))\n"
     )
     env = {**os.environ, "MLFLOW_TRACKING_URI": tiny["uri"], "MPLBACKEND": "agg"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tiny["root"], text=True,
-                         capture_output=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=tiny["root"],
+        text=True,
+        capture_output=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+    assert (out_dir / "tiny" / "index.html").is_file() and (
+        out_dir / "tiny" / "report.pdf"
+    ).is_file()
 
 
 def need(tool: str, package: str) -> str:
@@ -202,25 +233,42 @@ def test_headless_chromium_loads_the_page_without_console_errors(tiny):
     html = tiny["report"].html.resolve()
     with tempfile.TemporaryDirectory() as profile:
         out = subprocess.run(
-            [chromium, "--headless", "--no-sandbox", "--disable-gpu",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--no-first-run", f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
-             "--dump-dom", html.as_uri()],
-            capture_output=True, text=True, timeout=120,
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                f"--user-data-dir={profile}",
+                "--enable-logging=stderr",
+                "--v=0",
+                "--dump-dom",
+                html.as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "<title>tiny — rnnstudy report</title>" in out.stdout
     assert out.stdout.count('src="data:image/png;base64,') == len(EXPECTED_FIGURES)
-    bad = [ln for ln in out.stderr.splitlines()
-           if "Uncaught" in ln or "ERROR:CONSOLE" in ln or "Failed to load resource" in ln]
+    bad = [
+        ln
+        for ln in out.stderr.splitlines()
+        if "Uncaught" in ln or "ERROR:CONSOLE" in ln or "Failed to load resource" in ln
+    ]
     assert bad == [], bad
 
 
 def test_pdftoppm_rasterises_every_page(tiny, tmp_path):
     pdftoppm = need("pdftoppm", "poppler-utils")
     rep = tiny["report"]
-    subprocess.run([pdftoppm, "-png", "-r", "20", str(rep.pdf), str(tmp_path / "p")], check=True,
-                   timeout=120)
+    subprocess.run(
+        [pdftoppm, "-png", "-r", "20", str(rep.pdf), str(tmp_path / "p")], check=True, timeout=120
+    )
     assert len(list(tmp_path.glob("p-*.png"))) == rep.pdf_pages
 
 
@@ -232,47 +280,79 @@ def test_bulk_history_matches_mlflow_per_metric_history(tiny):
     slow = history._tidy(history._per_key(store.client, ids, sorted(filter(history.wanted, keys))))
     assert len(fast) > 100 and set(fast["key"]) >= {"train/loss", "val/acc", "grad/clip_rate"}
     cols = ["run_id", "key", "step"]
-    a, b = fast.sort_values(cols).reset_index(drop=True), slow.sort_values(cols).reset_index(drop=True)
+    a, b = (
+        fast.sort_values(cols).reset_index(drop=True),
+        slow.sort_values(cols).reset_index(drop=True),
+    )
     assert a[cols].equals(b[cols])
     assert (a["value"] - b["value"]).abs().max() < 1e-9
 
 
-def test_sweep_parent_gets_history_importances_and_parallel_coordinates(tmp_path, monkeypatch):
+def test_sweep_parent_gets_history_importances_and_parallel_coordinates(
+    tiny, tmp_path, monkeypatch
+):
     """A sweep parent written directly (no training): the three sweep figures appear."""
     from mlflow.entities import Metric, Param
 
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tiny["uri"])  # another experiment, same store
+    monkeypatch.chdir(tiny["root"])
     c = tracking.client()
     exp = tracking.experiment_id(c, "sw")
-    space = {"optim.lr": {"type": "float", "low": 1e-3, "high": 5e-2, "log": True},
-             "model.hidden_size": {"type": "int", "low": 16, "high": 64, "step": 16}}
+    space = {
+        "optim.lr": {"type": "float", "low": 1e-3, "high": 5e-2, "log": True},
+        "model.hidden_size": {"type": "int", "low": 16, "high": 64, "step": 16},
+    }
     parent = tracking.start_run(
-        c, exp, "sweep sw",
-        {"file": "experiments/sw.yaml", "metric": "val/acc", "direction": "maximize",
-         **{f"space.{k}": json.dumps(v) for k, v in space.items()}},
+        c,
+        exp,
+        "sweep sw",
+        {
+            "file": "experiments/sw.yaml",
+            "metric": "val/acc",
+            "direction": "maximize",
+            **{f"space.{k}": json.dumps(v) for k, v in space.items()},
+        },
         {"rnnstudy.kind": "sweep"},
     )
     for n in range(6):
-        lr, hs = 1e-3 * (2 ** n), 16 * (1 + n % 4)
+        lr, hs = 1e-3 * (2**n), 16 * (1 + n % 4)
         value = 0.2 + 0.1 * n
         rid = tracking.start_run(
-            c, exp, f"trial {n}",
-            {"model.cell": "lstm", "task.name": "copy", "task.A": 8, "task.K": 5, "task.T": 20,
-             "seed": 0, "optim.lr": lr, "model.hidden_size": hs},
-            {"cell": "lstm", "task": "copy", "clip": "norm:1", "outcome": "unsolved",
-             "rnnstudy.kind": "trial", "optuna_trial_number": n,
-             "optuna_state": "COMPLETE" if n != 3 else "PRUNED",
-             **({"optuna_value": f"{value:.6g}"} if n != 3 else {})},
+            c,
+            exp,
+            f"trial {n}",
+            {
+                "model.cell": "lstm",
+                "task.name": "copy",
+                "task.A": 8,
+                "task.K": 5,
+                "task.T": 20,
+                "seed": 0,
+                "optim.lr": lr,
+                "model.hidden_size": hs,
+            },
+            {
+                "cell": "lstm",
+                "task": "copy",
+                "clip": "norm:1",
+                "outcome": "unsolved",
+                "rnnstudy.kind": "trial",
+                "optuna_trial_number": n,
+                "optuna_state": "COMPLETE" if n != 3 else "PRUNED",
+                **({"optuna_value": f"{value:.6g}"} if n != 3 else {}),
+            },
             parent,
         )
-        c.log_batch(rid, metrics=[Metric("val/acc", value * s / 4, 0, s) for s in range(5)]
-                    + [Metric("train/loss", 2 - s / 10, 0, s) for s in range(20)])
+        c.log_batch(
+            rid,
+            metrics=[Metric("val/acc", value * s / 4, 0, s) for s in range(5)]
+            + [Metric("train/loss", 2 - s / 10, 0, s) for s in range(20)],
+        )
         c.log_batch(rid, params=[Param("clip.mode", "norm")])
         c.set_terminated(rid)
     (tmp_path / "importances.csv").write_text(
-        "param,fanova,ped_anova\noptim.lr,0.7,0.6\nmodel.hidden_size,0.3,0.4\n")
+        "param,fanova,ped_anova\noptim.lr,0.7,0.6\nmodel.hidden_size,0.3,0.4\n"
+    )
     c.log_artifact(parent, str(tmp_path / "importances.csv"))
     c.set_terminated(parent)
     rep = build_report("sw", tmp_path / "reports")
@@ -284,9 +364,9 @@ def test_sweep_parent_gets_history_importances_and_parallel_coordinates(tmp_path
     assert "rnnstudy sweep experiments/sw.yaml" in html
 
 
-def test_report_without_any_finished_run_still_builds(tmp_path, monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
-    monkeypatch.chdir(tmp_path)
+def test_report_without_any_finished_run_still_builds(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tiny["uri"])
+    monkeypatch.chdir(tiny["root"])
     c = tracking.client()
     exp = tracking.experiment_id(c, "empty")
     tracking.start_run(c, exp, "empty", {"file": "e.yaml"}, {"rnnstudy.kind": "experiment"})

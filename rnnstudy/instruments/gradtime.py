@@ -13,9 +13,10 @@ linear recurrence
 
 where J_{t+1} is the step Jacobian. All gate activations are recomputed for every t at once (one
 batched matmul, since h_{t-1} is known from the forward pass), the Jacobian coefficients are
-precomputed as (B, L, ·) tensors, and the loop over t only does one (B, G·H) x (G·H, H) matmul
-and a few elementwise ops per step. Tests check the result against autograd on an explicitly
-unrolled loop (``tests/test_gradtime.py``).
+precomputed in place of the gates as time-major (L, B, ·) tensors, and the loop over t only does
+one (B, G·H) x (G·H, H) matmul and a few elementwise ops per step, into preallocated buffers. A
+probe step costs about 1.5x a training step and little more memory (``BENCHMARKS.md``). Tests
+check the result against autograd on an explicitly unrolled loop (``tests/test_gradtime.py``).
 """
 
 from __future__ import annotations

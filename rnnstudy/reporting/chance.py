@@ -1,7 +1,7 @@
 """Chance levels and memoryless baselines from a run's params (pure python, DESIGN §2 table).
 
-    >>> baseline({"task.name": "copy", "task.A": "8", "task.K": "10", "task.T": "1000"})
-    Baseline(metric='val/acc', metric_value=0.125, loss=0.020386..., loss_label='memoryless')
+>>> baseline({"task.name": "copy", "task.A": "8", "task.K": "10", "task.T": "1000"})
+Baseline(metric='val/acc', metric_value=0.125, loss=0.020386..., loss_label='memoryless')
 """
 
 from __future__ import annotations

@@ -88,7 +88,9 @@ def reproduce(store: Store) -> list[str]:
 def build(store: Store, n_runs: int) -> Header:
     h = Header(store.name, store.kind)
     p = store.parent
-    started = _when(p["start_time"] if p is not None else store.children.get("start_time", pd.Series()).min())
+    started = _when(
+        p["start_time"] if p is not None else store.children.get("start_time", pd.Series()).min()
+    )
     h.fields = [
         ("experiment", store.name),
         ("kind", {"runs": "single runs (no parent run)"}.get(store.kind, store.kind)),
@@ -108,4 +110,3 @@ def build(store: Store, n_runs: int) -> Header:
     h.reproduce = reproduce(store)
     h.notes = list(store.notes)
     return h
-

@@ -77,7 +77,11 @@ def _sql(uri: str, run_ids: Sequence[str]) -> pd.DataFrame:
                     .select_from(sa.table("metrics"))
                     .where(sa.column("run_uuid").in_(list(run_ids[i : i + 500])), cond)
                 )
-                frames.append(pd.DataFrame(conn.execute(q).fetchall(), columns=list(q.selected_columns.keys())))
+                frames.append(
+                    pd.DataFrame(
+                        conn.execute(q).fetchall(), columns=list(q.selected_columns.keys())
+                    )
+                )
     finally:
         engine.dispose()
     df = pd.concat(frames, ignore_index=True)

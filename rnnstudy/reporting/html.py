@@ -40,7 +40,11 @@ def data_uri(png: bytes) -> str:
 
 def _header(h: Header) -> str:
     rows = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in h.fields)
-    out = [f"<h1>{escape(h.experiment)}</h1>", '<p class="sub">rnnstudy report</p>', f"<dl>{rows}</dl>"]
+    out = [
+        f"<h1>{escape(h.experiment)}</h1>",
+        '<p class="sub">rnnstudy report</p>',
+        f"<dl>{rows}</dl>",
+    ]
     if h.reproduce:
         cmds = escape("\n".join(h.reproduce))
         out.append(f"<h3>Reproduce</h3><pre>{cmds}</pre>")
@@ -78,7 +82,8 @@ def render(
 ) -> str:
     """The whole page. ``figures``: (figure, its PNG bytes)."""
     toc = "".join(
-        f'<li><a href="#{x.slug}">{escape(x.title)}</a></li>' for x in [*(f for f, _ in figures), *tables]
+        f'<li><a href="#{x.slug}">{escape(x.title)}</a></li>'
+        for x in [*(f for f, _ in figures), *tables]
     )
     parts = [
         "<!DOCTYPE html>",

@@ -42,8 +42,14 @@ def _title_page(h: Header) -> MplFigure:
         y -= 0.035 * len(h.reproduce)
     for n in h.notes:
         y -= 0.02
-        fig.text(0.06, y, "\n".join(textwrap.wrap("Note: " + n, 130)), fontsize=9, va="top",
-                 color="#8a6d00")
+        fig.text(
+            0.06,
+            y,
+            "\n".join(textwrap.wrap("Note: " + n, 130)),
+            fontsize=9,
+            va="top",
+            color="#8a6d00",
+        )
         y -= 0.04
     return fig
 
@@ -61,8 +67,15 @@ def _annotate(f: Figure) -> None:
     if engine is not None and hasattr(engine, "set"):
         engine.set(rect=(0, bottom_in / total, 1, height / total))
     fig.text(0.02, 1 - 0.15 / total, f.title, fontsize=14, weight="bold", va="top")
-    fig.text(0.02, (bottom_in - 0.12) / total, "\n".join(lines), va="top", ha="left",
-             fontsize=10, color="0.25")
+    fig.text(
+        0.02,
+        (bottom_in - 0.12) / total,
+        "\n".join(lines),
+        va="top",
+        ha="left",
+        fontsize=10,
+        color="0.25",
+    )
 
 
 def column_groups(frame: pd.DataFrame, max_chars: int = MAX_CHARS) -> list[list[str]]:
@@ -70,7 +83,9 @@ def column_groups(frame: pd.DataFrame, max_chars: int = MAX_CHARS) -> list[list[
     cols = list(frame.columns)
     if not cols:
         return [cols]
-    width = {c: min(MAX_CELL, max(len(str(c)), *(len(str(v)) for v in frame[c]), 1)) + 2 for c in cols}
+    width = {
+        c: min(MAX_CELL, max(len(str(c)), *(len(str(v)) for v in frame[c]), 1)) + 2 for c in cols
+    }
     groups, cur, used = [], [cols[0]], width[cols[0]]
     for c in cols[1:]:
         if used + width[c] > max_chars and len(cur) > 1:
@@ -118,8 +133,14 @@ def _table_figs(t: Table) -> list[MplFigure]:
                 part.append(f"columns part {gi + 1} of {len(groups)}")
             title = t.title + (f" ({', '.join(part)})" if part else "")
             fig.text(0.04, 0.95, title, fontsize=14, weight="bold", va="top")
-            fig.text(0.04, 0.905, "\n".join(textwrap.wrap(t.caption, 150)), fontsize=9,
-                     color="0.3", va="top")
+            fig.text(
+                0.04,
+                0.905,
+                "\n".join(textwrap.wrap(t.caption, 150)),
+                fontsize=9,
+                color="0.3",
+                va="top",
+            )
             top = 0.8 * h  # inches from the bottom
             rows = [[_clip(c) for c in cols]]
             rows += [[_clip(v) for v in r] for r in chunk[cols].itertuples(index=False)]
@@ -128,18 +149,34 @@ def _table_figs(t: Table) -> list[MplFigure]:
                 y = top - i * line_in
                 if i % 2 == 0 and i > 0:  # zebra stripes
                     fig.patches.append(
-                        Rectangle((0.035, (y - 0.85 * line_in) / h), min(0.93, right / w - 0.03),
-                                  line_in / h, transform=fig.transFigure, color="#f0f0f0", lw=0,
-                                  zorder=0)
+                        Rectangle(
+                            (0.035, (y - 0.85 * line_in) / h),
+                            min(0.93, right / w - 0.03),
+                            line_in / h,
+                            transform=fig.transFigure,
+                            color="#f0f0f0",
+                            lw=0,
+                            zorder=0,
+                        )
                     )
                 x = 0.04 * w
                 for c, v in zip(cols, row, strict=True):
-                    fig.text(x / w, y / h, v, fontsize=FONT_PT, family="monospace", va="top",
-                             weight="bold" if i == 0 else "normal")
+                    fig.text(
+                        x / w,
+                        y / h,
+                        v,
+                        fontsize=FONT_PT,
+                        family="monospace",
+                        va="top",
+                        weight="bold" if i == 0 else "normal",
+                    )
                     x += widths[c] * char_in
             x = right
-            fig.add_artist(Line2D([0.04, min(0.97, x / w)], [(top - 0.8 * line_in) / h] * 2,
-                                  color="0.4", lw=0.6))
+            fig.add_artist(
+                Line2D(
+                    [0.04, min(0.97, x / w)], [(top - 0.8 * line_in) / h] * 2, color="0.4", lw=0.6
+                )
+            )
             figs.append(fig)
     return figs
 

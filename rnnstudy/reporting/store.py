@@ -155,9 +155,7 @@ def open_store(name: str, which: str = "latest", uri: str | None = None) -> Stor
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name(name)
     if exp is None or exp.lifecycle_stage == "deleted":
-        known = sorted(
-            e.name for e in client.search_experiments() if e.name != "Default"
-        )
+        known = sorted(e.name for e in client.search_experiments() if e.name != "Default")
         hint = f"; known: {', '.join(known)}" if known else "; the store has no experiments"
         raise ConfigError(f"no MLflow experiment named {name!r} in {mask_uri(uri)}{hint}")
     runs = _search(exp.experiment_id)

@@ -140,9 +140,7 @@ def per_run(data: ReportData) -> Table:
 def parent_tables(data: ReportData) -> list[Table]:
     store = data.store
     names = [n for n, _ in PARENT_CSVS]
-    extra = sorted(
-        p for p in store.parent_artifacts() if re.fullmatch(r"summary_[\w.-]+\.csv", p)
-    )
+    extra = sorted(p for p in store.parent_artifacts() if re.fullmatch(r"summary_[\w.-]+\.csv", p))
     out = []
     for name in [names[0], *extra, *names[1:]]:
         title = dict(PARENT_CSVS).get(name, f"Study table ({name})")

@@ -40,8 +40,17 @@ def rates(runs: pd.DataFrame) -> pd.DataFrame:
         for what in ("solved", "diverged"):
             k = int((g["outcome"] == what).sum())
             lo, hi = wilson(k, n)
-            rows.append({"clip": clip, "other": oth, "what": what, "n": n, "rate": k / n,
-                         "lo": lo, "hi": hi})
+            rows.append(
+                {
+                    "clip": clip,
+                    "other": oth,
+                    "what": what,
+                    "n": n,
+                    "rate": k / n,
+                    "lo": lo,
+                    "hi": hi,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -85,13 +94,16 @@ def build(data: ReportData) -> Figure | None:
                 ok = s["n"].notna().to_numpy()
                 ax.bar(x[ok], s["rate"][ok], width=width * 0.92, color=colors[oth], label=oth)
                 err = np.vstack([s["rate"] - s["lo"], s["hi"] - s["rate"]])[:, ok]
-                ax.errorbar(x[ok], s["rate"][ok], yerr=err, fmt="none", ecolor="0.2",
-                            capsize=3, lw=1)
-            ns = df.groupby("clip")["n"].agg(lambda v: "/".join(str(int(i)) for i in sorted(set(v))))
-            ax.set_xticks(np.arange(len(clips)),
-                          [f"{c}\nn={ns.get(c, '?')}" for c in clips])
+                ax.errorbar(
+                    x[ok], s["rate"][ok], yerr=err, fmt="none", ecolor="0.2", capsize=3, lw=1
+                )
+            ns = df.groupby("clip")["n"].agg(
+                lambda v: "/".join(str(int(i)) for i in sorted(set(v)))
+            )
+            ax.set_xticks(np.arange(len(clips)), [f"{c}\nn={ns.get(c, '?')}" for c in clips])
             ax.set_ylim(0, 1.05)
             ax.set(title=title, xlabel="clipping", ylabel=f"fraction of seeds {what}")
-        axes[0, 1].legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False,
-                          fontsize="small")
+        axes[0, 1].legend(
+            loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, fontsize="small"
+        )
     return Figure("clip-ablation", "Clip ablation", CAPTION, fig)

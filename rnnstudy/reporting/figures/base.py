@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import colorsys
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,21 +47,39 @@ def style() -> Iterator[None]:
         yield
 
 
-def new_figure(nrows: int, ncols: int, width: float = 11.0, row_height: float = 2.8, **kw):
-    """(figure, 2-D array of axes), constrained layout."""
+def new_figure(nrows: int, ncols: int, width: float | None = None, row_height: float = 2.8, **kw):
+    """(figure, 2-D array of axes), constrained layout; width defaults to ~3.7 in a column."""
+    width = width or min(11.0, 1.2 + 3.7 * ncols)
     fig = MplFigure(figsize=(width, max(2.4, row_height * nrows + 0.4)), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
     return fig, axes
 
 
+CELL_COLOR = {"rnn": 0, "lstm": 1, "gru": 2}  # index into seaborn's "deep" palette
+
+
+def _shades(base: tuple, k: int) -> list[tuple]:
+    """``k`` shades of one hue, dark to light (the base colour itself when k == 1)."""
+    if k == 1:
+        return [base]
+    h, _, s = colorsys.rgb_to_hls(*base)
+    return [colorsys.hls_to_rgb(h, lum, s) for lum in np.linspace(0.28, 0.68, k)]
+
+
 def palette(levels: list[str]) -> dict[str, tuple]:
-    """Stable colours: a cell is always rnn=blue, lstm=orange, gru=green; other levels take
-    the remaining colours of seaborn's "deep" palette in order (husl beyond ten)."""
-    fixed = {"rnn": 0, "lstm": 1, "gru": 2}
+    """Stable colours. A level that is a cell, or starts with one (``rnn · clip=none``), takes
+    that cell's hue (rnn blue, lstm orange, gru green), in shades when a cell has several
+    levels; other levels take the remaining "deep" colours in order (husl beyond that)."""
     deep = sns.color_palette("deep", 10)
-    out = {lv: deep[fixed[lv]] for lv in levels if lv in fixed}
-    rest = [lv for lv in levels if lv not in out]
-    taken = {fixed[lv] for lv in out}
+    families: dict[str, list[str]] = {}
+    rest = []
+    for lv in levels:
+        cell = lv.split(" · ", 1)[0]
+        (families.setdefault(cell, []) if cell in CELL_COLOR else rest).append(lv)
+    out: dict[str, tuple] = {}
+    for cell, lvs in families.items():
+        out.update(zip(lvs, _shades(deep[CELL_COLOR[cell]], len(lvs)), strict=True))
+    taken = {CELL_COLOR[c] for c in families}
     free = [deep[i] for i in range(10) if i not in taken]
     if len(rest) > len(free):
         free = sns.color_palette("husl", len(rest))
@@ -74,7 +93,9 @@ def hide_unused(axes: np.ndarray, used: set[tuple[int, int]]) -> None:
             ax.set_visible(False)
 
 
-def smooth(df: pd.DataFrame, col: str = "value", by: str = "run_id", points: int = 150) -> pd.DataFrame:
+def smooth(
+    df: pd.DataFrame, col: str = "value", by: str = "run_id", points: int = 150
+) -> pd.DataFrame:
     """Rolling mean per run so that a noisy per-step curve keeps about ``points`` wiggles."""
     if df.empty:
         return df
@@ -103,8 +124,16 @@ def legend_outside(ax, title: str | None = None) -> None:
     if ax.get_legend() is not None:
         ax.get_legend().remove()
     if handles:
-        ax.legend(handles, labels, title=title, loc="upper left", bbox_to_anchor=(1.01, 1),
-                  frameon=False, fontsize="small", title_fontsize="small")
+        ax.legend(
+            handles,
+            labels,
+            title=title,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1),
+            frameon=False,
+            fontsize="small",
+            title_fontsize="small",
+        )
 
 
 def log_if_wide(ax, values: pd.Series, ratio: float = 20.0) -> None:

@@ -39,7 +39,7 @@ def build(data: ReportData) -> Figure | None:
     rate = data.hist("grad/clip_rate")
     tasks = sorted(set(pre["task_label"]))
     with style():
-        fig, axes = new_figure(len(tasks), 2)
+        fig, axes = new_figure(len(tasks), 2, width=11)
         for r, task in enumerate(tasks):
             ax = axes[r, 0]
             sub = thin(smooth(pre[pre["task_label"] == task], points=100))
@@ -48,8 +48,11 @@ def build(data: ReportData) -> Figure | None:
             runs = data.runs[data.runs["task_label"] == task]
             for tau in thresholds(runs):
                 ax.axhline(tau, ls="--", color="0.3", lw=1.1, label=f"τ = {tau:g}")
-            ax.set(title=f"{task}: pre-clip gradient norm", xlabel="training step",
-                   ylabel="‖∇θ L‖ before clipping")
+            ax.set(
+                title=f"{task}: pre-clip gradient norm",
+                xlabel="training step",
+                ylabel="‖∇θ L‖ before clipping",
+            )
             legend_outside(ax)
             ax = axes[r, 1]
             sub = thin(rate[rate["task_label"] == task])
@@ -57,7 +60,10 @@ def build(data: ReportData) -> Figure | None:
             if not sub.empty:
                 draw(ax, sub, data)
             ax.set_ylim(-0.02, 1.02)
-            ax.set(title=f"{task}: clip rate", xlabel="training step",
-                   ylabel="fraction of steps clipped")
+            ax.set(
+                title=f"{task}: clip rate",
+                xlabel="training step",
+                ylabel="fraction of steps clipped",
+            )
             legend_outside(ax)
     return Figure("clipping", "Gradient norm and clipping", CAPTION, fig)

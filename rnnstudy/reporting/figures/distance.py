@@ -65,8 +65,16 @@ def build(data: ReportData) -> Figure | None:
             hue = "series" if len(levels) <= 10 else None
             pal = palette(levels) if hue else None
             sns.lineplot(
-                sub, x="d", y="acc", hue=hue, hue_order=levels if hue else None, palette=pal,
-                marker="o", errorbar=("pi", 100), err_style="bars", ax=ax,
+                sub,
+                x="d",
+                y="acc",
+                hue=hue,
+                hue_order=levels if hue else None,
+                palette=pal,
+                marker="o",
+                errorbar=("pi", 100),
+                err_style="bars",
+                ax=ax,
             )
             if hue:
                 mark_horizons(ax, sub, levels, pal)
@@ -75,7 +83,10 @@ def build(data: ReportData) -> Figure | None:
             if base.metric_value is not None:
                 ax.axhline(base.metric_value, ls="--", color="0.6", lw=1, label="chance")
             ax.set_ylim(-0.02, 1.02)
-            ax.set(title=f"{task}: accuracy by distance", xlabel="question–answer distance d",
-                   ylabel="final val accuracy")
+            ax.set(
+                title=f"{task}: accuracy by distance",
+                xlabel="question–answer distance d",
+                ylabel="final val accuracy",
+            )
             legend_outside(ax)
     return Figure("distance", "Accuracy by distance", CAPTION, fig)

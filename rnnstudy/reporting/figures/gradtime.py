@@ -50,9 +50,11 @@ def panels(data) -> Grid | None:
 
 def _panels(data) -> Grid | None:
     runs = data.runs
-    if runs.empty or "params.probe.enabled" in runs and not (
-        runs["params.probe.enabled"].astype(str) != "False"
-    ).any():
+    if (
+        runs.empty
+        or "params.probe.enabled" in runs
+        and not (runs["params.probe.enabled"].astype(str) != "False").any()
+    ):
         return None
     few = runs["config"].nunique() <= MAX_CONFIG_PANELS
     rows_key = runs["task_label"]

@@ -28,7 +28,9 @@ def build(data) -> Figure | None:
     if grid is None:
         return None
     with style():
-        fig, axes = new_figure(grid.nrows, grid.ncols, row_height=2.9)
+        fig, axes = new_figure(
+            grid.nrows, grid.ncols, width=min(11.0, 1.6 + 4.2 * grid.ncols), row_height=2.9
+        )
         used = set()
         for (r, c), p in grid.items():
             z = log_norms(p.norms)

@@ -58,8 +58,9 @@ def aggregate(df: pd.DataFrame, hue: str, estimator: str = "mean") -> pd.DataFra
     return out.rename(columns={estimator: "value", "min": "lo", "max": "hi"})
 
 
-def draw(ax, df: pd.DataFrame, data: ReportData, band: bool = True, estimator: str = "mean",
-         **extra) -> None:
+def draw(
+    ax, df: pd.DataFrame, data: ReportData, band: bool = True, estimator: str = "mean", **extra
+) -> None:
     """Lines of ``value`` against ``step`` per hue level: the estimator over runs (seeds) with
     a min–max band, or every run thin when there are too many levels (a sweep)."""
     kw = hue_args(df, data)
@@ -72,8 +73,9 @@ def draw(ax, df: pd.DataFrame, data: ReportData, band: bool = True, estimator: s
     if band:
         for level, sub in agg.groupby(kw["hue"], sort=False):
             if (sub["hi"] > sub["lo"]).any():
-                ax.fill_between(sub["step"], sub["lo"], sub["hi"], color=kw["palette"][level],
-                                alpha=0.18, lw=0)
+                ax.fill_between(
+                    sub["step"], sub["lo"], sub["hi"], color=kw["palette"][level], alpha=0.18, lw=0
+                )
 
 
 def build(data: ReportData) -> Figure | None:
@@ -86,7 +88,7 @@ def build(data: ReportData) -> Figure | None:
         return None
     tasks = sorted(set(loss["task_label"]) | set(metrics["task_label"]))
     with style():
-        fig, axes = new_figure(len(tasks), 2)
+        fig, axes = new_figure(len(tasks), 2, width=11)
         for r, task in enumerate(tasks):
             runs = data.runs[data.runs["task_label"] == task]
             base = data.baseline_of(runs.iloc[0])

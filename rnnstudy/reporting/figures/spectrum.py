@@ -43,8 +43,14 @@ def build(data: ReportData) -> Figure | None:
                 used.add((r, c))
                 order = sorted(set(sub["block"]), key=lambda b: (b != "W_hh", b))
                 sns.lineplot(
-                    sub, x="step", y="value", hue="block", hue_order=order, ax=ax,
-                    errorbar=("pi", 100), palette=sns.color_palette("colorblind", len(order)),
+                    sub,
+                    x="step",
+                    y="value",
+                    hue="block",
+                    hue_order=order,
+                    ax=ax,
+                    errorbar=("pi", 100),
+                    palette=sns.color_palette("colorblind", len(order)),
                 )
                 ax.axhline(1.0, ls=":", color="0.3", lw=1)
                 ax.set(title=f"{cell} · {task}", xlabel="training step", ylabel="spectral radius")

@@ -41,7 +41,12 @@ def trials(data: ReportData) -> Trials | None:
     )
     state = runs["tags.optuna_state"] if "tags.optuna_state" in runs else runs["outcome"]
     df = pd.DataFrame(
-        {"trial": runs["trial"], "state": state.fillna("?"), "value": value, "run_id": runs["run_id"]}
+        {
+            "trial": runs["trial"],
+            "state": state.fillna("?"),
+            "value": value,
+            "run_id": runs["run_id"],
+        }
     )
     for path in space:
         df[path] = runs.get(f"params.{path}")

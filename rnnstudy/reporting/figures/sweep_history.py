@@ -28,7 +28,6 @@ def build(data: ReportData) -> Figure | None:
         sns.scatterplot(done, x="trial", y="value", hue="state", ax=ax, s=28)
         ax.step(done["trial"], best, where="post", color="C3", lw=1.6, label="best so far")
         goal = "maximised" if t.maximize else "minimised"
-        ax.set(title=f"optimisation history ({t.metric}, {goal})", xlabel="trial",
-               ylabel=t.metric)
+        ax.set(title=f"optimisation history ({t.metric}, {goal})", xlabel="trial", ylabel=t.metric)
         legend_outside(ax)
     return Figure("sweep-history", "Sweep: optimisation history", CAPTION, fig)

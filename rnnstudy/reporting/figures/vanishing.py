@@ -50,12 +50,24 @@ def build(data) -> Figure | None:
             used.add((r, c))
             n = df["step"].nunique()
             sns.lineplot(
-                df, x="t", y="norm", hue="step", ax=ax, palette=sns.color_palette("viridis_r", n),
-                hue_norm=None, legend="full", lw=1.3,
+                df,
+                x="t",
+                y="norm",
+                hue="step",
+                ax=ax,
+                palette=sns.color_palette("viridis_r", n),
+                hue_norm=None,
+                legend="full",
+                lw=1.3,
             )
             ax.set_yscale("log")
             ax.set(title=p.title, xlabel="time step t", ylabel="‖∂L/∂h_t‖")
-            ax.legend(title="training step", fontsize="x-small", title_fontsize="x-small",
-                      loc="best", frameon=True)
+            ax.legend(
+                title="training step",
+                fontsize="x-small",
+                title_fontsize="x-small",
+                loc="best",
+                frameon=True,
+            )
         hide_unused(axes, used)
     return Figure("vanishing", "Gradient through time", CAPTION, fig)
