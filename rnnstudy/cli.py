@@ -37,7 +37,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--resume-from", default=None, metavar="RUN_ID", help="parent run to resume")
     e.add_argument("--no-report", action="store_true", help="do not build the report at the end")
     from rnnstudy.reporting.cli import add_report_parser
-    from rnnstudy.sweeps.cli import add_sweep_parser
+    from rnnstudy.sweeps.args import add_sweep_parser
 
     add_sweep_parser(sub, _common)
     add_report_parser(sub)
@@ -65,7 +65,7 @@ def dispatch(args: argparse.Namespace) -> int:
         cmd = ["mlflow", "ui", "--host", "127.0.0.1", "--port", str(args.port)]
         cmd += ["--backend-store-uri", tracking_uri()]
         return subprocess.call(cmd, env=os.environ.copy())
-    from rnnstudy.commands import run_command, experiment_command
+    from rnnstudy.commands import experiment_command, run_command
 
     if args.cmd == "sweep":
         from rnnstudy.sweeps.cli import sweep_command

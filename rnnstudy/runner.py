@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import platform
 import tempfile
 import time
 import warnings
@@ -47,7 +49,8 @@ class RunResult:
 
 
 def run_tags(cfg: RunConfig) -> dict[str, str]:
-    return {"cell": cfg.model.cell, "task": cfg.task.name, "clip": cfg.clip.label()}
+    host = f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cpus)"
+    return {"cell": cfg.model.cell, "task": cfg.task.name, "clip": cfg.clip.label(), "host": host}
 
 
 def quiet_lightning() -> None:

@@ -8,8 +8,9 @@ chunks of 1,000. Then the report is built the way a user builds it, in a fresh p
     .venv/bin/python scripts/bench_report.py                 # store in a temp dir, prints timings
     .venv/bin/python scripts/bench_report.py --keep /tmp/b   # keep the store and the report
 
-Prints the wall time of ``rnnstudy report`` (the figure that must stay <= 60 s), its CPU time
-(user+sys: the machine's load does not inflate it), and the per-phase split measured in-process.
+Prints the wall time of ``rnnstudy report`` (the figure that must stay <= 60 s, imports
+included), its CPU time (user+sys: on a busy machine wall time grows, CPU time does not) and
+the load average; the report's own line gives the time after imports.
 """
 
 from __future__ import annotations

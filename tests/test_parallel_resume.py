@@ -111,6 +111,7 @@ def test_kill_after_two_then_resume(tmp_path: Path, store: str) -> None:
     pid, kids = parent_and_children(c, "six_resume")
     before = {r.info.run_id for r in finished(kids)}
     assert 2 <= len(before) < 6, f"{len(before)} points finished before the kill"
+    print(f"killed with {len(before)} of 6 points finished")
 
     rc = main(["experiment", str(path), "--resume", "--no-progress", "--no-report"])
     assert rc == 0
@@ -123,6 +124,7 @@ def test_kill_after_two_then_resume(tmp_path: Path, store: str) -> None:
     rest = [r for r in kids if r.info.status != "FINISHED"]
     assert all(r.info.status == "KILLED" for r in rest)  # the one cut off by the kill
     assert len(kids) == 6 + len(rest)
+    print(f"after --resume: {len(done)} finished, {len(rest)} killed, parent {pid} reused")
     assert c.get_run(pid).info.status == "FINISHED"
 
 

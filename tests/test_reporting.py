@@ -145,7 +145,7 @@ def test_report_html_is_self_contained_and_every_image_decodes(tiny):
         assert im.width > 300 and im.height > 150
     external = [u for u in page.urls if not u.startswith(("data:", "#"))]
     assert external == [], external
-    text = " ".join(page.text)
+    text = " ".join("".join(page.text).split())
     for must in (
         "tiny",
         "Reproduce",
@@ -360,8 +360,11 @@ def test_sweep_parent_gets_history_importances_and_parallel_coordinates(
     assert rep.figures[:3] == ["sweep-history", "sweep-importance", "sweep-parallel"]
     assert "learning-curves" in rep.figures and "clip-ablation" not in rep.figures
     assert "importances" in rep.tables and "per-config" not in rep.tables
-    html = rep.html.read_text()
-    assert "rnnstudy sweep experiments/sw.yaml" in html
+    page = Page()
+    page.feed(rep.html.read_text())
+    text = " ".join("".join(page.text).split())
+    assert "make sweep EXP=experiments/sw.yaml" in text
+    assert "rnnstudy sweep experiments/sw.yaml" in text
 
 
 def test_report_without_any_finished_run_still_builds(tiny, tmp_path, monkeypatch):

@@ -26,10 +26,22 @@ from torch import Tensor
 
 from rnnstudy.models.cells import layer_params
 
+CHUNK = 128  # time steps whose coefficients are held at once (vanilla RNN and GRU)
 
-def _prev(hs: Tensor, h0: Tensor) -> Tensor:
-    """h_{t-1} for every t, time-major: (L, B, H) with h0 at t=0 (a fresh contiguous tensor)."""
-    return torch.cat([h0.unsqueeze(0), hs.transpose(0, 1)[:-1]], dim=0)
+
+def _chunks(L: int) -> list[tuple[int, int]]:
+    """[(start, stop), ...] covering 0..L in CHUNK-sized blocks, last block first."""
+    return [(a, min(a + CHUNK, L)) for a in range((L - 1) // CHUNK * CHUNK, -1, -CHUNK)]
+
+
+def _prev(hs: Tensor, h0: Tensor, start: int = 0, stop: int | None = None) -> Tensor:
+    """h_{t-1} for t in [start, stop), time-major: (stop - start, B, H), h0 at t=0 (a fresh
+    contiguous tensor)."""
+    ht = hs.transpose(0, 1)
+    stop = ht.shape[0] if stop is None else stop
+    if start == 0:
+        return torch.cat([h0.unsqueeze(0), ht[: stop - 1]], dim=0)
+    return ht[start - 1 : stop - 1].clone(memory_format=torch.contiguous_format)  # never a view
 
 
 def _pre(x: Tensor, w: Tensor, b: Tensor, time_major: bool = False) -> Tensor:
@@ -60,8 +72,9 @@ def direction_grads(
     Speed and memory: everything per-t is stored time-major (L, B, ·) so that each step of the
     backward loop reads and writes contiguous (B, ·) blocks, the loop writes into preallocated
     buffers (``out=``) instead of allocating, and the gate tensors are turned into the
-    Jacobian coefficients in place (a probe step then needs far less than twice the memory
-    of a training step).
+    Jacobian coefficients in place. The vanilla RNN and the GRU need no forward recurrence,
+    so their coefficients are built CHUNK time steps at a time, going backwards (small blocks
+    that reuse the memory the backward pass just freed); the LSTM needs c_t for every t first.
     """
     B, L, H = hs.shape
     w_hh = p["weight_hh"]
@@ -69,15 +82,16 @@ def direction_grads(
     carry = torch.zeros_like(h0)
     tmp = torch.empty_like(h0)
     if cell == "rnn":
-        ht = hs.transpose(0, 1)
-        if nonlinearity == "tanh":
-            d = torch.mul(ht, ht, out=hs.new_empty(L, B, H)).neg_().add_(1)  # 1 - h_t²
-        else:
-            d = hs.new_empty(L, B, H).copy_(ht > 0)
-        dh_all = torch.empty_like(d)
-        for t in range(L - 1, -1, -1):
-            dh = torch.add(gt[t], carry, out=dh_all[t])
-            torch.mm(torch.mul(dh, d[t], out=tmp), w_hh, out=carry)
+        dh_all = hs.new_empty(L, B, H)
+        for start, stop in _chunks(L):
+            ht = hs.transpose(0, 1)[start:stop]
+            if nonlinearity == "tanh":
+                d = torch.mul(ht, ht).neg_().add_(1)  # 1 - h_t², contiguous (stop - start, B, H)
+            else:
+                d = (ht > 0).to(hs.dtype).contiguous()
+            for t in range(stop - 1, start - 1, -1):
+                dh = torch.add(gt[t], carry, out=dh_all[t])
+                torch.mm(torch.mul(dh, d[t - start], out=tmp), w_hh, out=carry)
         return {"h": dh_all.transpose(0, 1)}
     if cell == "lstm":
         c0 = c0 if c0 is not None else torch.zeros_like(h0)
@@ -119,30 +133,39 @@ def direction_grads(
             torch.mul(dc, fk[t], out=carry_c)
         return {"h": dh_all.transpose(0, 1), "c": dc_all.transpose(0, 1)}
     if cell == "gru":
-        hprev = _prev(hs, h0)
-        gi = _pre(x, p["weight_ih"], p["bias_ih"])  # (L, B, 3H)
-        gh = _pre(hprev, w_hh, p["bias_hh"], time_major=True)
-        ir, iz, in_ = gi.chunk(3, dim=-1)
-        hr, hz, hn = gh.chunk(3, dim=-1)
-        r = ir.add_(hr).sigmoid_()
-        z = iz.add_(hz).sigmoid_()
-        n = in_.addcmul_(r, hn).tanh_()
-        cn = torch.mul(n, n).neg_().add_(1)
-        cn.addcmul_(cn, z, value=-1)  # ∂h/∂n_pre = (1 - z)(1 - n²)
-        # gh becomes ∂h/∂(W_hh h + b_hh), per gate block r, z, n
-        hr.copy_(r).addcmul_(r, r, value=-1).mul_(hn).mul_(cn)  # ∂h/∂r_pre = cn hn r (1 - r)
-        hz.copy_(z).addcmul_(z, z, value=-1).mul_(hprev.sub_(n))  # (h_{t-1} - n) z (1 - z)
-        torch.mul(cn, r, out=hn)
-        del hprev, cn
-        coef = gh.view(L, B, 3, H)
         dh_all = hs.new_empty(L, B, H)
         dpre = hs.new_empty(B, 3, H)
-        for t in range(L - 1, -1, -1):
-            dh = torch.add(gt[t], carry, out=dh_all[t])
-            torch.mul(coef[t], dh.unsqueeze(1), out=dpre)
-            torch.addmm(torch.mul(dh, z[t], out=tmp), dpre.view(B, 3 * H), w_hh, out=carry)
+        for start, stop in _chunks(L):
+            z, coef = _gru_coefficients(p, x[:, start:stop], _prev(hs, h0, start, stop))
+            for t in range(stop - 1, start - 1, -1):
+                dh = torch.add(gt[t], carry, out=dh_all[t])
+                torch.mul(coef[t - start], dh.unsqueeze(1), out=dpre)
+                torch.addmm(
+                    torch.mul(dh, z[t - start], out=tmp), dpre.view(B, 3 * H), w_hh, out=carry
+                )
         return {"h": dh_all.transpose(0, 1)}
     raise ValueError(f"unknown cell {cell!r}")
+
+
+def _gru_coefficients(p: dict[str, Tensor], x: Tensor, hprev: Tensor) -> tuple[Tensor, Tensor]:
+    """For a block of n steps (x: (B, n, I), hprev: (n, B, H) time-major, overwritten):
+    the update gate z (n, B, H) and ∂h_t/∂(W_hh h_{t-1} + b_hh) per gate block r, z, n as
+    (n, B, 3, H)."""
+    n_, B, H = hprev.shape
+    gi = _pre(x, p["weight_ih"], p["bias_ih"])  # (n, B, 3H)
+    gh = _pre(hprev, p["weight_hh"], p["bias_hh"], time_major=True)
+    ir, iz, in_ = gi.chunk(3, dim=-1)
+    hr, hz, hn = gh.chunk(3, dim=-1)
+    r = ir.add_(hr).sigmoid_()
+    z = iz.add_(hz).sigmoid_()
+    n = in_.addcmul_(r, hn).tanh_()
+    cn = torch.mul(n, n).neg_().add_(1)
+    cn.addcmul_(cn, z, value=-1)  # ∂h/∂n_pre = (1 - z)(1 - n²)
+    # gh becomes the coefficients, in place
+    hr.copy_(r).addcmul_(r, r, value=-1).mul_(hn).mul_(cn)  # ∂h/∂r_pre = cn hn r (1 - r)
+    hz.copy_(z).addcmul_(z, z, value=-1).mul_(hprev.sub_(n))  # (h_{t-1} - n) z (1 - z)
+    torch.mul(cn, r, out=hn)
+    return z, gh.view(n_, B, 3, H)
 
 
 def _init_state(state, direction: int, B: int, H: int, like: Tensor):

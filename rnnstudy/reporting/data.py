@@ -22,6 +22,18 @@ from rnnstudy.reporting.store import Store
 
 CELL_ORDER = ["rnn", "lstm", "gru"]
 IGNORED = {"seed", "name"}
+LABELS = [
+    "cell",
+    "task",
+    "clip",
+    "seed",
+    "outcome",
+    "run_name",
+    "trial",
+    "config",
+    "task_label",
+    "series",
+]
 
 
 @dataclass
@@ -80,6 +92,10 @@ def _varying(df: pd.DataFrame, cols: list[str]) -> list[str]:
 def label_runs(kids: pd.DataFrame, sweep: bool = False) -> pd.DataFrame:
     """Add ``cell, task, clip, seed, outcome, config, task_label, series, trial`` columns."""
     df = kids.copy()
+    if df.empty:
+        for c in LABELS:
+            df[c] = pd.Series(dtype=object)
+        return df
     df["cell"] = _col(df, "tags.cell").fillna(_col(df, "params.model.cell")).fillna("?")
     df["task"] = _col(df, "tags.task").fillna(_col(df, "params.task.name")).fillna("?")
     df["clip"] = _col(df, "tags.clip").fillna(_col(df, "params.clip.mode")).fillna("?")

@@ -110,3 +110,19 @@ def build(store: Store, n_runs: int) -> Header:
     h.reproduce = reproduce(store)
     h.notes = list(store.notes)
     return h
+
+
+def command_words(cmd: str) -> list[str]:
+    """The words of a shell command with every ``--flag value`` kept together (for wrapping)."""
+    words: list[str] = []
+    for tok in cmd.split(" "):
+        if (
+            words
+            and words[-1].startswith("--")
+            and " " not in words[-1]
+            and not tok.startswith("-")
+        ):
+            words[-1] += " " + tok
+        else:
+            words.append(tok)
+    return words

@@ -7,7 +7,7 @@ import base64
 from html import escape
 
 from rnnstudy.reporting.figures.base import Figure
-from rnnstudy.reporting.header import Header
+from rnnstudy.reporting.header import Header, command_words
 from rnnstudy.reporting.tables import Table
 
 CSS = """
@@ -19,7 +19,9 @@ h1{font-size:26px;margin:0 0 4px}h2{font-size:19px;margin:32px 0 8px;border-bott
 .sub{color:#666;margin:0 0 16px}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:0}
 dt{color:#666}dd{margin:0;word-break:break-all}
-pre{background:#f3f3f3;padding:8px 12px;border-radius:4px;overflow-x:auto;margin:4px 0}
+pre{background:#f3f3f3;padding:8px 12px;border-radius:4px;margin:4px 0;white-space:pre-wrap;
+ overflow-wrap:anywhere}
+.w{white-space:nowrap}
 .note{background:#fff7e0;border-left:3px solid #e0b000;padding:6px 10px;margin:8px 0}
 nav ol{columns:2;margin:4px 0;padding-left:20px}
 nav a{color:#1a5fb4;text-decoration:none}
@@ -46,7 +48,10 @@ def _header(h: Header) -> str:
         f"<dl>{rows}</dl>",
     ]
     if h.reproduce:
-        cmds = escape("\n".join(h.reproduce))
+        cmds = "\n".join(
+            " ".join(f'<span class="w">{escape(w)}</span>' for w in command_words(c))
+            for c in h.reproduce
+        )
         out.append(f"<h3>Reproduce</h3><pre>{cmds}</pre>")
     out += [f'<p class="note">{escape(n)}</p>' for n in h.notes]
     return "\n".join(out)

@@ -15,7 +15,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 from rnnstudy.reporting.figures.base import Figure, style
-from rnnstudy.reporting.header import Header
+from rnnstudy.reporting.header import Header, command_words
 from rnnstudy.reporting.tables import Table
 
 A4 = (11.69, 8.27)  # landscape, inches
@@ -23,6 +23,17 @@ ROWS_PER_PAGE = 26
 MAX_CHARS = 165  # characters of table text across one page at 7 pt
 MAX_CELL = 42
 FONT_PT = 7.5
+
+
+def _shell_wrap(cmd: str, width: int) -> list[str]:
+    """A long shell command over several lines, continued with backslashes; a flag stays
+    on the same line as its value."""
+    lines = [""]
+    for w in command_words(cmd):
+        if lines[-1] and len(lines[-1]) + 1 + len(w) > width - 2:
+            lines.append("    ")
+        lines[-1] += ("" if lines[-1].strip() == "" else " ") + w
+    return [ln + " \\" for ln in lines[:-1]] + lines[-1:]
 
 
 def _title_page(h: Header) -> MplFigure:
@@ -38,8 +49,9 @@ def _title_page(h: Header) -> MplFigure:
     if h.reproduce:
         y -= 0.02
         fig.text(0.06, y, "reproduce", fontsize=10, color="0.4", va="top")
-        fig.text(0.27, y, "\n".join(h.reproduce), fontsize=10, va="top", family="monospace")
-        y -= 0.035 * len(h.reproduce)
+        lines = [ln for cmd in h.reproduce for ln in _shell_wrap(cmd, 100)]
+        fig.text(0.27, y, "\n".join(lines), fontsize=9, va="top", family="monospace")
+        y -= 0.032 * len(lines)
     for n in h.notes:
         y -= 0.02
         fig.text(

@@ -17,7 +17,6 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
@@ -111,15 +110,32 @@ def read_npz(client: MlflowClient, run_id: str, path: str) -> dict[str, np.ndarr
             return None
 
 
-def _search(experiment_id: str) -> pd.DataFrame:
-    df = mlflow.search_runs(
-        experiment_ids=[experiment_id], max_results=100_000, output_format="pandas"
-    )
-    if not isinstance(df, pd.DataFrame):  # pragma: no cover - older mlflow returned lists
-        df = pd.DataFrame(df)
-    for col in (KIND, PARENT):
+def _search(client: MlflowClient, experiment_id: str) -> pd.DataFrame:
+    """Every run of the experiment as ``mlflow.search_runs`` would give it (``run_id``,
+    ``status``, ``start_time``, ``params.*``, ``tags.*``, ``metrics.*`` = last values), but
+    through this client: the global ``mlflow.set_tracking_uri`` is never touched."""
+    rows: list[dict] = []
+    token = None
+    while True:
+        page = client.search_runs([experiment_id], max_results=5000, page_token=token)
+        for r in page:
+            row: dict = {
+                "run_id": r.info.run_id,
+                "status": r.info.status,
+                "start_time": pd.to_datetime(r.info.start_time, unit="ms", utc=True),
+                "end_time": pd.to_datetime(r.info.end_time, unit="ms", utc=True),
+            }
+            row.update({f"params.{k}": v for k, v in r.data.params.items()})
+            row.update({f"tags.{k}": v for k, v in r.data.tags.items()})
+            row.update({f"metrics.{k}": v for k, v in r.data.metrics.items()})
+            rows.append(row)
+        token = page.token
+        if not token:
+            break
+    df = pd.DataFrame(rows)
+    for col in ("run_id", "status", "start_time", KIND, PARENT):
         if col not in df.columns:
-            df[col] = None
+            df[col] = pd.Series(dtype=object)
     return df
 
 
@@ -151,14 +167,19 @@ def choose_parent(runs: pd.DataFrame, which: str) -> tuple[pd.Series | None, pd.
 def open_store(name: str, which: str = "latest", uri: str | None = None) -> Store:
     """The MLflow experiment ``name`` with the parent run ``which``; ConfigError if unknown."""
     uri = uri or tracking_uri()
-    mlflow.set_tracking_uri(uri)
+    if uri.startswith("sqlite:///"):
+        path = Path(uri[len("sqlite:///") :].split("?", 1)[0])
+        if not path.is_file():  # MLflow would silently create an empty store here
+            raise ConfigError(
+                f"no MLflow store at {path} (set MLFLOW_TRACKING_URI or run from the project folder)"
+            )
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name(name)
     if exp is None or exp.lifecycle_stage == "deleted":
         known = sorted(e.name for e in client.search_experiments() if e.name != "Default")
         hint = f"; known: {', '.join(known)}" if known else "; the store has no experiments"
         raise ConfigError(f"no MLflow experiment named {name!r} in {mask_uri(uri)}{hint}")
-    runs = _search(exp.experiment_id)
+    runs = _search(client, exp.experiment_id)
     parent, kids, n_parents = choose_parent(runs, which)
     kids = kids.sort_values("start_time").reset_index(drop=True)
     notes = []

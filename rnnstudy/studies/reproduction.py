@@ -14,6 +14,8 @@ A configuration (seeds pooled) takes the first entry whose ``match`` fits its co
 is the mean over seeds of ``metric`` (or the rate, for ``success_rate`` / ``diverged_rate``).
 ``baseline`` is the task's memoryless loss (``chance_loss``) for loss/MSE metrics, the chance
 metric otherwise. Configurations without an entry show the task's own metric and no figure.
+Also shown: the success rate, the mean final value of the task's own metric (``final_mean``:
+accuracy or MSE), the clip rate and the number of training steps.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ def reproduction(records, grid, spec) -> list[StudyTable]:
                 "published": published,
                 "baseline": baseline(task, metric),
                 "success_rate": rate(rs, "solved"),
+                "final_mean": mean(r.final for r in rs),
+                "clip_rate": mean(r.metric("grad/clip_rate") for r in rs),
                 "steps": mean(r.metric("final/steps") for r in rs),
                 "source": entry.get("source", ""),
             }

@@ -44,6 +44,8 @@ BUILDERS: list[Callable] = [
 def build_all(data) -> tuple[list[Figure], list[str]]:
     """(figures with data, warnings for figures that failed to draw)."""
     figs, problems = [], []
+    if data.runs.empty:
+        return figs, problems
     for build in BUILDERS:
         try:
             fig = build(data)

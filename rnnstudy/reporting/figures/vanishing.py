@@ -56,7 +56,6 @@ def build(data) -> Figure | None:
                 hue="step",
                 ax=ax,
                 palette=sns.color_palette("viridis_r", n),
-                hue_norm=None,
                 legend="full",
                 lw=1.3,
             )
