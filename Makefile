@@ -17,9 +17,8 @@ $(STAMP): pyproject.toml scripts/setup.sh
 
 setup: $(STAMP) ## create .venv: CPU torch where there is no GPU, then rnnstudy (editable) + dev tools
 
-experiment: $(STAMP) ## run an experiment file (EXP=experiments/tour.yaml) and record it in MLflow
+experiment: $(STAMP) ## run an experiment file (EXP=experiments/tour.yaml), record it in MLflow, build its report
 	MPLBACKEND=agg $(BIN)/rnnstudy experiment $(EXP) $(ARGS)
-	MPLBACKEND=agg $(BIN)/rnnstudy report $(EXP)
 
 run: $(STAMP) ## one run of EXP's base config (ARGS="--set model.cell=gru")
 	MPLBACKEND=agg $(BIN)/rnnstudy run $(EXP) $(ARGS)

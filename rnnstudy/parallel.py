@@ -4,7 +4,8 @@
 
 Each point is handed to exactly one call of ``run_one`` (the single training loop) with the
 parent run id, in this process (``jobs=1``) or in a process pool (``jobs>1``, ``spawn`` context:
-no forked torch/SQLite state). Workers use ``max(1, cores // jobs)`` torch threads and a
+no forked torch/SQLite state). Workers start with ``max(1, cores // jobs)`` torch threads
+(``run_one`` then applies ``train.threads``, default 1: keep it <= cores // jobs) and a
 retrying MLflow client (``rnnstudy.mlflow_retry``) so that concurrent writers to one SQLite
 store wait for each other instead of losing a run. A point that raises is reported as failed;
 the experiment goes on. For many machines, use an MLflow tracking server instead (DESIGN §5).

@@ -1,7 +1,7 @@
 """Resume an interrupted experiment: find its parent run, skip the points already finished.
 
 Every child run carries the tag ``config_hash``: a hash of its resolved config (everything but
-the cosmetic ``name``). ``rnnstudy experiment FILE --resume`` takes the most recent parent run of
+the cosmetic ``name`` and the CPU thread count ``train.threads``). ``rnnstudy experiment FILE --resume`` takes the most recent parent run of
 the same experiment and profile (or the one named by ``--resume-from RUN_ID``), treats every
 point whose hash matches a FINISHED child as done, marks children left RUNNING by the killed
 process as KILLED (``outcome=interrupted``), and runs the rest under that same parent.
@@ -21,9 +21,13 @@ HASH_TAG = "config_hash"
 KIND_TAG = "rnnstudy.kind"
 
 
+# knobs that change how a run executes, not what it computes: left out of the hash
+NOT_HASHED: dict = {"name": True, "train": {"threads"}}
+
+
 def config_hash(cfg: RunConfig) -> str:
-    """16 hex digits of sha256 over the canonical JSON of the config (``name`` left out)."""
-    data = cfg.model_dump(mode="json", exclude={"name"})
+    """16 hex digits of sha256 over the canonical JSON of the config, without ``NOT_HASHED``."""
+    data = cfg.model_dump(mode="json", exclude=NOT_HASHED)
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

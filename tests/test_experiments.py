@@ -50,10 +50,7 @@ def test_there_are_experiment_files() -> None:
 def test_profiles(path: Path) -> None:
     exp = load_experiment(path)
     assert "quick" in exp.profiles, f"{path.name}: no quick profile"
-    if "full" not in exp.profiles:
-        pytest.xfail(
-            f"{path.name} has no `full` profile (the file's owner should add `full: {{}}`)"
-        )
+    assert "full" in exp.profiles, f"{path.name}: no full profile"
     as_written = [config_hash(p.config) for p in expand(exp)]
     assert [config_hash(p.config) for p in expand(exp, "full")] == as_written
 
