@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rnnstudy.experiment import format_table
+from rnnstudy.experiment import fmt, format_table
 from rnnstudy.labels import SEED_AXIS, metric_label, point_labels
 from rnnstudy.studies.records import PointRecord
 
@@ -42,14 +42,6 @@ class StudyTable:
         lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         lines += ["| " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in self.rows]
         return f"**{self.title}**\n\n" + "\n".join(lines) + "\n"
-
-
-def fmt(v: Any) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return "-" if math.isnan(v) else f"{v:.4g}"
-    return str(v)
 
 
 # ---------------------------------------------------------------- grouping and statistics
