@@ -102,7 +102,8 @@ class SequenceModule(pl.LightningModule):
         if not math.isfinite(self.last_loss):
             self._diverge(f"loss became {self.last_loss} at step {self.global_step}")
             return None
-        if self.trainer.progress_bar_callback is not None:  # self.log costs ~0.5 ms a step
+        trainer = self._trainer
+        if trainer is not None and trainer.progress_bar_callback is not None:  # ~0.5 ms a step
             self.log("loss", loss.detach(), prog_bar=True, logger=False, on_step=True)
         return loss
 

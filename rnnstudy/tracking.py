@@ -100,7 +100,9 @@ def clean_value(v: float) -> float:
 class BufferedMLflowLogger(Logger):
     """A Lightning logger that buffers metrics and sends them in batches to one MLflow run."""
 
-    def __init__(self, c: MlflowClient, run_id: str, flush_every: int = 5000, flush_seconds: float = 30):
+    def __init__(
+        self, c: MlflowClient, run_id: str, flush_every: int = 5000, flush_seconds: float = 30
+    ):
         super().__init__()
         self.client, self.run_id = c, run_id
         self.flush_every, self.flush_seconds = flush_every, flush_seconds
@@ -124,7 +126,10 @@ class BufferedMLflowLogger(Logger):
         ts = int(time.time() * 1000)
         for k, v in metrics.items():
             self._buf.append(Metric(_KEY_OK.sub("_", k), clean_value(v), ts, int(step or 0)))
-        if len(self._buf) >= self.flush_every or time.monotonic() - self._last_flush > self.flush_seconds:
+        if (
+            len(self._buf) >= self.flush_every
+            or time.monotonic() - self._last_flush > self.flush_seconds
+        ):
             self.flush()
 
     def flush(self) -> None:

@@ -62,3 +62,42 @@ def test_memory_phases_measure_something(bench, store):
     assert set(out) == {"a", "b", "c"}
     for phase in out.values():
         assert phase["before"] > 0 and phase["peak"] >= 0
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_probe_across_chunk_boundaries_equals_oracle(cell, monkeypatch):
+    """Guards the speed/memory work the benchmark measures: the probe builds the vanilla RNN's
+    and the GRU's Jacobian coefficients CHUNK time steps at a time. With a tiny CHUNK every
+    boundary is crossed; the result must still equal the unrolled-autograd oracle, and the
+    captured tensors (a fused batch_first output is a transposed time-major tensor, so a
+    careless ``.contiguous()`` is a view of it) must be left untouched."""
+    import torch
+
+    from rnnstudy.config import ModelConfig
+    from rnnstudy.instruments import gradtime
+    from rnnstudy.models import RecurrentNet
+    from tests.oracle import oracle_norms
+
+    monkeypatch.setattr(gradtime, "CHUNK", 3)
+    torch.manual_seed(0)
+    model = RecurrentNet(ModelConfig(cell=cell, hidden_size=6, num_layers=2), 4, 3, "per_step")
+    model = model.double()
+    x = torch.randn(3, 13, 4, dtype=torch.float64)
+    w = torch.randn(3, 13, 3, dtype=torch.float64)
+
+    def loss_fn(out):
+        return (torch.tanh(out) * w).sum()
+
+    fwd = model(x)
+    for h in fwd.layers:
+        h.retain_grad()
+    loss_fn(fwd.out).backward()
+    captured = fwd.inputs + fwd.layers + [h.grad for h in fwd.layers]
+    before = [t.detach().clone() for t in captured]
+    grads = gradtime.layer_grads(model, fwd.inputs, fwd.layers, [h.grad for h in fwd.layers])
+    for a, b in zip(before, captured, strict=True):
+        assert torch.equal(a, b)
+    ours, ref = gradtime.reduce_norms(grads), oracle_norms(model, x, loss_fn)
+    assert set(ours) == set(ref)
+    for key in ref:
+        torch.testing.assert_close(ours[key], ref[key], rtol=1e-5, atol=1e-12)

@@ -75,7 +75,9 @@ class GradNorms(pl.Callback):
 
 
 class GradTime(pl.Callback):
-    def __init__(self, every: int, log_spaced_early: bool = True, out_dir: str | Path | None = None):
+    def __init__(
+        self, every: int, log_spaced_early: bool = True, out_dir: str | Path | None = None
+    ):
         self.every, self.early = every, log_spaced_early
         self.out_dir = Path(out_dir) if out_dir else None
         self.steps: list[int] = []

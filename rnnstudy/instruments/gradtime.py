@@ -26,7 +26,7 @@ from torch import Tensor
 
 from rnnstudy.models.cells import layer_params
 
-CHUNK = 128  # time steps whose coefficients are held at once (vanilla RNN and GRU)
+CHUNK = 32  # time steps whose coefficients are held at once (vanilla RNN and GRU)
 
 
 def _chunks(L: int) -> list[tuple[int, int]]:
@@ -86,7 +86,7 @@ def direction_grads(
         for start, stop in _chunks(L):
             ht = hs.transpose(0, 1)[start:stop]
             if nonlinearity == "tanh":
-                d = torch.mul(ht, ht).neg_().add_(1)  # 1 - h_t², contiguous (stop - start, B, H)
+                d = torch.mul(ht, ht).neg_().add_(1)  # 1 - h_t²
             else:
                 d = (ht > 0).to(hs.dtype).contiguous()
             for t in range(stop - 1, start - 1, -1):
@@ -95,40 +95,33 @@ def direction_grads(
         return {"h": dh_all.transpose(0, 1)}
     if cell == "lstm":
         c0 = c0 if c0 is not None else torch.zeros_like(h0)
-        gates = _pre(x, p["weight_ih"], p["bias_ih"] + p["bias_hh"])  # (L, B, 4H)
-        gates.view(L * B, 4 * H).addmm_(_prev(hs, h0).view(L * B, H), w_hh.T)
-        i, f, gg, o = gates.chunk(4, dim=-1)
-        i.sigmoid_()
-        f.sigmoid_()
-        gg.tanh_()
-        o.sigmoid_()
+        gates = _lstm_gates(p, x, hs, h0)  # block-major (4, L, B, H): σ(i), σ(f), tanh(g), σ(o)
+        i, f, gg, o = gates.unbind(0)
         cs = torch.mul(i, gg)  # i_t g_t, then c_t = f_t c_{t-1} + i_t g_t in place
         cs[0].addcmul_(f[0], c0)
         for t in range(1, L):
             cs[t].addcmul_(f[t], cs[t - 1])
-        tc = torch.tanh(cs)
+        fk = f.clone()  # σ(f_t) = ∂c_t/∂c_{t-1}
+        # the gate blocks become ∂h_t/∂(W_hh h_{t-1} + b), block i, f, g (times dc), o (times dh)
+        f.addcmul_(f, f, value=-1)  # σ' = σ - σ²
+        f[0].mul_(c0)
+        f[1:].mul_(cs[:-1])  # ... times c_{t-1}
+        tc = cs.tanh_()  # c_t is no longer needed: tanh c_t in its place
         a = torch.mul(tc, tc).neg_().add_(1).mul_(o)  # ∂h_t/∂c_t = o (1 - tanh² c_t)
-        fk = f.clone()  # σ(f_t), for ∂c_t/∂c_{t-1}
-        # the gate buffer becomes ∂h_t/∂(W_hh h_{t-1} + b), per block i, f, g, o (times dc or dh)
-        o.addcmul_(o, o, value=-1).mul_(tc)  # σ'(o) = o - o², times tanh c_t
-        del tc
-        ci = torch.addcmul(i, i, i, value=-1).mul_(gg)
+        o.addcmul_(o, o, value=-1).mul_(tc)
+        ci = torch.addcmul(i, i, i, value=-1, out=tc).mul_(gg)  # tanh c_t is no longer needed
         gg.mul_(gg).neg_().add_(1).mul_(i)
         i.copy_(ci)
-        del ci
-        f.addcmul_(f, f, value=-1)
-        f[0].mul_(c0)
-        f[1:].mul_(cs[:-1])
-        del cs
-        coef = gates.view(L, B, 4, H)
+        del cs, tc, ci
         dh_all, dc_all = torch.empty_like(a), torch.empty_like(a)
         carry_c = torch.zeros_like(h0)
         dpre = hs.new_empty(B, 4, H)
+        dp = dpre.transpose(0, 1)  # (4, B, H) view of the (B, 4H) row block
         for t in range(L - 1, -1, -1):
             dh = torch.add(gt[t], carry, out=dh_all[t])
             dc = torch.addcmul(carry_c, dh, a[t], out=dc_all[t])
-            torch.mul(coef[t, :, :3], dc.unsqueeze(1), out=dpre[:, :3])
-            torch.mul(coef[t, :, 3], dh, out=dpre[:, 3])
+            torch.mul(gates[:3, t], dc, out=dp[:3])
+            torch.mul(gates[3, t], dh, out=dp[3])
             torch.mm(dpre.view(B, 4 * H), w_hh, out=carry)
             torch.mul(dc, fk[t], out=carry_c)
         return {"h": dh_all.transpose(0, 1), "c": dc_all.transpose(0, 1)}
@@ -145,6 +138,26 @@ def direction_grads(
                 )
         return {"h": dh_all.transpose(0, 1)}
     raise ValueError(f"unknown cell {cell!r}")
+
+
+def _lstm_gates(p: dict[str, Tensor], x: Tensor, hs: Tensor, h0: Tensor) -> Tensor:
+    """The LSTM's gate activations for every t, block-major (4, L, B, H): each gate a
+    contiguous (L, B, H) tensor, so the activations and the coefficients run on contiguous
+    memory. x: (B, L, I), hs: (B, L, H), h0: (B, H)."""
+    B, L, H = hs.shape
+    w_ih, w_hh, bias = p["weight_ih"], p["weight_hh"], p["bias_ih"] + p["bias_hh"]
+    xs = x.transpose(0, 1).reshape(L * B, -1)
+    hp = hs.transpose(0, 1)[: L - 1].reshape((L - 1) * B, H)  # h_{t-1}, t >= 1 (often a view)
+    gates = hs.new_empty(4, L, B, H)
+    for k in range(4):
+        rows, blk = slice(k * H, (k + 1) * H), gates[k].view(L * B, H)
+        torch.addmm(bias[rows], xs, w_ih[rows].T, out=blk)
+        blk[:B].addmm_(h0, w_hh[rows].T)
+        blk[B:].addmm_(hp, w_hh[rows].T)
+    gates[:2].sigmoid_()
+    gates[2].tanh_()
+    gates[3].sigmoid_()
+    return gates
 
 
 def _gru_coefficients(p: dict[str, Tensor], x: Tensor, hprev: Tensor) -> tuple[Tensor, Tensor]:
