@@ -96,3 +96,20 @@ def test_immediate_gradient_is_not_enough():
     ref = oracle_norms(model, x, lambda o: o.sum())["l0"]
     torch.testing.assert_close(total, ref, rtol=1e-5, atol=1e-12)
     assert not torch.allclose(immediate, ref)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_long_sequence_crosses_coefficient_chunks(cell):
+    """T larger than the recurrence's coefficient chunk (32 steps): still equal to the oracle."""
+    model = _model(cell, 1, False, "per_step", seed=4)
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 70, 4, generator=g, dtype=torch.float64)
+    w = torch.randn(2, 70, 3, generator=g, dtype=torch.float64)
+
+    def loss_fn(out):
+        return (out * w).sum()
+
+    ours, _ = _fused_norms(model, x, loss_fn)
+    ref = oracle_norms(model, x, loss_fn)
+    for k in ref:
+        torch.testing.assert_close(ours[k], ref[k], rtol=1e-5, atol=1e-12)
