@@ -98,14 +98,10 @@ def expand(
         label = " ".join(f"{a}={_short(a, v, grid[a])}" for a, v in values.items()) or "base"
         data.setdefault("name", label)
         try:
-            cfg = parse_run(data)
+            cfg = checked_config(data)
         except ConfigError as err:
             where = f" (grid point {label})" if axes else ""
             raise ConfigError(f"{err}{where}") from None
-        try:
-            build_task(cfg.task)
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
         points.append(Point(label, values, cfg))
     return points
 
@@ -114,7 +110,13 @@ def base_config(exp: ExperimentFile, profile: str | None, sets: dict) -> RunConf
     """The single run ``rnnstudy run FILE`` does: the base with overrides, grid ignored."""
     base, _ = resolve(exp, profile, sets)
     base.setdefault("name", exp.name)
-    cfg = parse_run(base)
+    return checked_config(base)
+
+
+def checked_config(data: dict[str, Any]) -> RunConfig:
+    """Parse a run config and build its task (a task can refuse its config, e.g. a missing
+    text file): every problem becomes one ConfigError line, before any run starts."""
+    cfg = parse_run(data)
     try:
         build_task(cfg.task)
     except ValueError as err:

@@ -41,12 +41,6 @@ class RunResult:
     seconds: float = 0.0
     reason: str = ""
 
-    @property
-    def primary(self) -> float:
-        from rnnstudy.tasks import build_task as _bt
-
-        return self.metrics.get("final/" + _bt(self.config.task).metric.split("/", 1)[1], math.nan)
-
 
 def run_tags(cfg: RunConfig) -> dict[str, str]:
     host = f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cpus)"

@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from rnnstudy.config import ConfigError, ExperimentFile, RunConfig, apply_overrides, parse_run
-from rnnstudy.experiment import resolve
+from rnnstudy.config import ConfigError, ExperimentFile, RunConfig, apply_overrides
+from rnnstudy.experiment import checked_config, resolve
 from rnnstudy.sweeps.space import SweepSpec, parse_sweep, probe_values
 from rnnstudy.tasks import Task, build_task
 
@@ -43,15 +43,6 @@ class SweepPlan:
         data = apply_overrides(self.base, values)
         data["name"] = f"{self.study} #{number}"
         return checked_config(data)
-
-
-def checked_config(data: dict[str, Any]) -> RunConfig:
-    cfg = parse_run(data)
-    try:
-        build_task(cfg.task)
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
-    return cfg
 
 
 def task_metrics(task: Task) -> list[str]:
