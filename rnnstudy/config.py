@@ -110,7 +110,9 @@ class ModelConfig(_Strict):
     hidden_size: PositiveInt = 64
     num_layers: PositiveInt = 1
     bidirectional: bool = False
-    init: Literal["default", "orthogonal", "identity", "xavier"] = "default"
+    # sparse: Pascanu et al. 2013's smart_tanh (15 nonzeros per row, then scaled to the spectral
+    # radius `recurrent_gain`, default 0.95)
+    init: Literal["default", "orthogonal", "identity", "xavier", "sparse"] = "default"
     recurrent_gain: PositiveFloat | None = None  # sets the spectral radius of each W_hh block
     forget_bias: float = 1.0  # lstm only
 
@@ -136,6 +138,9 @@ class TrainConfig(_Strict):
     val_every: PositiveInt = 100
     val_size: PositiveInt = 512
     tbptt: PositiveInt | None = None  # window k; None = full BPTT
+    # per_window: classic TBPTT (min-char-rnn): carry the state, one update after each window.
+    # per_sequence: gradient truncated at window boundaries, window gradients summed, one update.
+    tbptt_mode: Literal["per_window", "per_sequence"] = "per_sequence"
     stop_when_solved: bool = False
     log_every: PositiveInt = 1
     accelerator: str = "auto"
@@ -150,6 +155,9 @@ class ProbeConfig(_Strict):
     every: PositiveInt = 100
     log_spaced_early: bool = True  # also probe at steps 1, 2, 4, 8, ... below `every`
     spectrum: bool = True
+    propagation: bool = True  # loss-independent propagation profile rho(k) (DESIGN §4)
+    lyapunov: Annotated[int, Field(ge=0)] = 4  # top-k Lyapunov exponents; 0 = off
+    sources: PositiveInt = 4  # source steps at which random unit vectors are injected
 
 
 class RunConfig(_Strict):
