@@ -24,7 +24,8 @@ import yaml
 from rnnstudy import tracking
 from rnnstudy.config import RunConfig, flatten
 from rnnstudy.data import TaskData
-from rnnstudy.instruments.callbacks import GradNorms, GradTime, Spectrum
+from rnnstudy.curriculum import task_callbacks
+from rnnstudy.instruments.callbacks import instrument_callbacks
 from rnnstudy.module import SequenceModule
 from rnnstudy.tasks import Task, build_task
 
@@ -40,6 +41,7 @@ class RunResult:
     run_id: str | None = None
     seconds: float = 0.0
     reason: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 def run_tags(cfg: RunConfig) -> dict[str, str]:
@@ -105,13 +107,9 @@ def run_one(
 
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        cbs: list = [GradNorms(cfg.train.log_every)]
-        probe = None
-        if cfg.probe.enabled:
-            probe = GradTime(cfg.probe.every, cfg.probe.log_spaced_early, out_dir=tmp)
-            cbs.append(probe)
-            if cfg.probe.spectrum:
-                cbs.append(Spectrum(cfg.probe.every, cfg.probe.log_spaced_early))
+        art = Path(tmp) / "artifacts"  # callbacks write their artifacts under here
+        art.mkdir()
+        cbs: list = [*instrument_callbacks(cfg, art), *task_callbacks(cfg, task, data)]
         cbs.extend(callbacks or [])
         trainer = make_trainer(cfg, logger, cbs, progress)
         try:
@@ -124,22 +122,23 @@ def run_one(
                 client.set_terminated(run_id, "KILLED" if outcome == "pruned" else "FAILED")
             raise
         result = finish(cfg, task, module, data, trainer)
+        for cb in cbs:  # callbacks may contribute final metrics and tags (e.g. a curriculum)
+            result.metrics.update(getattr(cb, "final_metrics", dict)())
+            result.tags.update(getattr(cb, "final_tags", dict)())
         result.seconds = time.perf_counter() - t0
         result.run_id = run_id
         if client is not None:
             final = {**result.metrics, "time/seconds": result.seconds}
             logger.log_metrics(final, step=int(trainer.global_step))
             logger.flush()
-            tags = {"outcome": result.outcome}
+            tags = {"outcome": result.outcome, **result.tags}
             if result.reason:
                 tags["diverged_reason"] = result.reason
             tracking.set_tags(client, run_id, tags)
-            (Path(tmp) / "config.yaml").write_text(
-                yaml.safe_dump(cfg.model_dump(), sort_keys=False)
-            )
-            client.log_artifact(run_id, str(Path(tmp) / "config.yaml"))
-            if probe is not None and probe.save():
-                client.log_artifacts(run_id, str(Path(tmp) / "gradtime"), "gradtime")
+            (art / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
+            for cb in cbs:  # e.g. the gradient-time matrices, written once training is over
+                getattr(cb, "save", lambda: None)()
+            client.log_artifacts(run_id, str(art))
             client.set_terminated(run_id, "FINISHED")
     return result
 

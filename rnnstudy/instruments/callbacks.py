@@ -137,3 +137,14 @@ class Spectrum(pl.Callback):
         step = trainer.global_step
         if should_probe(step, self.every, self.early):
             _log(trainer, spectrum(pl_module.model), step)
+
+
+def instrument_callbacks(cfg, out_dir: Path) -> list[pl.Callback]:
+    """The instruments a run config asks for; artifacts go under ``out_dir`` (the runner logs
+    that folder to the run once training is over)."""
+    cbs: list[pl.Callback] = [GradNorms(cfg.train.log_every)]
+    if cfg.probe.enabled:
+        cbs.append(GradTime(cfg.probe.every, cfg.probe.log_spaced_early, out_dir=out_dir))
+        if cfg.probe.spectrum:
+            cbs.append(Spectrum(cfg.probe.every, cfg.probe.log_spaced_early))
+    return cbs
