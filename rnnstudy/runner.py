@@ -23,8 +23,8 @@ import yaml
 
 from rnnstudy import tracking
 from rnnstudy.config import RunConfig, flatten
-from rnnstudy.data import TaskData
 from rnnstudy.curriculum import task_callbacks
+from rnnstudy.data import TaskData
 from rnnstudy.instruments.callbacks import instrument_callbacks
 from rnnstudy.module import SequenceModule
 from rnnstudy.tasks import Task, build_task
