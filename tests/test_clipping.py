@@ -3,7 +3,9 @@
 import math
 
 import pytest
+import pytorch_lightning as pl
 import torch
+from pytorch_lightning.loggers.logger import Logger
 
 from rnnstudy.data import TRAIN, TaskData, derive_seed
 from rnnstudy.instruments.callbacks import GradNorms
@@ -112,3 +114,73 @@ def test_clipping_changes_the_update(mode, tau):
         for n in raw:
             torch.testing.assert_close(delta[n], raw[n], rtol=1e-4, atol=1e-7)
     assert rec.clipped == int(stats.clipped) and rec.steps == 1
+
+
+def test_no_gradients_are_undefined_not_zero():
+    ps = [torch.nn.Parameter(torch.zeros(3))]
+    for mode in ("none", "norm", "value"):
+        s = clip_gradients(ps, mode, 1.0)
+        assert not s.has_grads and math.isnan(s.pre) and math.isnan(s.post) and not s.clipped
+
+
+def test_per_parameter_norms_from_the_same_pass():
+    ps = _params(scale=10)
+    expect = [float(torch.linalg.vector_norm(p.grad)) for p in ps]
+    s = clip_gradients(ps, "norm", 1.0)
+    assert s.norms == pytest.approx(expect)  # before clipping
+
+
+class _MemoryLogger(Logger):
+    def __init__(self):
+        super().__init__()
+        self.rows: list[tuple[int, dict]] = []
+
+    @property
+    def name(self):
+        return "memory"
+
+    @property
+    def version(self):
+        return 0
+
+    def log_hyperparams(self, params, *args, **kwargs):
+        pass
+
+    def log_metrics(self, metrics, step=None):
+        self.rows.append((step, dict(metrics)))
+
+
+class _PoisonAt(pl.Callback):
+    """Sets a weight to NaN before training step ``step``: that step's loss is NaN."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == self.step:
+            with torch.no_grad():
+                pl_module.model.head.weight.fill_(float("nan"))
+
+
+def test_divergence_step_logs_no_gradient_figures():
+    """divergence_step_logs_zero_gradients (issue 13 defect 4): when the loss is NaN, Lightning
+    still calls configure_gradient_clipping with no gradients; that step used to log
+    grad/norm_preclip = grad/norm_postclip = 0.0 and count in the clip rate."""
+    quiet_lightning()
+    cfg = tiny(clip__mode="norm", clip__value=1e-4, train__max_steps=6, probe__enabled=False)
+    task = build_task(cfg.task)
+    torch.manual_seed(0)
+    module = SequenceModule(cfg, task)
+    logger, norms = _MemoryLogger(), GradNorms(1)
+    trainer = make_trainer(cfg, logger, [norms, _PoisonAt(3)], progress=False)
+    trainer.fit(module, datamodule=TaskData(task, cfg.seed, cfg.train.batch_size, 16))
+    assert module.diverged
+    grad_steps = [step for step, m in logger.rows if "grad/norm_preclip" in m]
+    assert grad_steps == [0, 1, 2]  # the NaN step (3) logs nothing
+    for _, m in logger.rows:
+        for k, v in m.items():
+            if k.startswith("grad/"):
+                assert math.isfinite(v) and (k == "grad/clipped" or v > 0), (k, v)
+    assert norms.steps == 3 and norms.clipped == 3  # every real step clipped at tau = 1e-4
+    last = [m for _, m in logger.rows if "grad/clip_rate" in m][-1]
+    assert last["grad/clip_rate"] == 1.0

@@ -21,7 +21,18 @@ from tests.oracle import oracle_norms
     "cell,task,bi",
     [
         ("lstm", {"name": "copy", "A": 4, "K": 2, "T": 5}, False),
-        ("gru", {"name": "qa_distance", "d_min": 2, "d_max": 6, "n_keys": 3, "n_values": 3}, True),
+        (
+            "gru",
+            {
+                "name": "qa_distance",
+                "d_min": 2,
+                "d_max": 6,
+                "n_keys": 3,
+                "n_values": 3,
+                "n_facts": 2,
+            },
+            True,
+        ),
         ("rnn", {"name": "delayed_recall", "A": 3, "D": 2, "L": 8}, False),
     ],
 )

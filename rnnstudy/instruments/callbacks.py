@@ -13,13 +13,14 @@ They log through ``trainer.logger.log_metrics`` (buffered: see ``rnnstudy.tracki
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from rnnstudy.instruments.gradtime import layer_grads, reduce_norms
+from rnnstudy.instruments.gradtime import example_norms, layer_grads
 from rnnstudy.instruments.schedule import should_probe
 from rnnstudy.instruments.spectrum import spectrum
 from rnnstudy.instruments.summaries import summarise
@@ -32,32 +33,31 @@ def _log(trainer: pl.Trainer, metrics: dict[str, float], step: int) -> None:
 
 
 class GradNorms(pl.Callback):
+    """Per training step: total gradient norm before/after clipping, the clipped flag, the
+    running clip rate and per-parameter norms, all from the ``ClipStats`` that
+    ``clip_gradients`` left on the module (one fused pass; nothing recomputed here).
+
+    A step without gradients (the loss was not finite, so Lightning ran no backward but still
+    called the clipping hook) logs no gradient figures and does not count in the clip rate.
+    """
+
     def __init__(self, log_every: int = 1):
         self.log_every = log_every
         self.steps = 0
         self.clipped = 0
-        self._param_norms: dict[str, float] = {}
+        self._labels: list[str] | None = None  # metric names, parameter order, all with grads
 
-    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
-        self._param_norms = {}
-        if trainer.global_step % self.log_every:
-            return
-        names, norms = [], []
-        for name, p in pl_module.model.named_parameters():
-            if p.grad is not None:
-                names.append(name)
-                norms.append(torch.linalg.vector_norm(p.grad))
-        if norms:
-            values = torch.stack(norms).tolist()
-            self._param_norms = {
-                f"grad/param/{param_label(n)}": v for n, v in zip(names, values, strict=True)
-            }
+    def _param_metrics(self, pl_module, norms: list[float]) -> dict[str, float]:
+        if self._labels is None or len(self._labels) != len(norms):
+            named = pl_module.model.named_parameters()
+            self._labels = [f"grad/param/{param_label(n)}" for n, p in named if p.grad is not None]
+        return dict(zip(self._labels, norms, strict=True))
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         stats = pl_module.last_clip
         pl_module.last_clip = None
-        if stats is None:  # no backward happened (diverged loss)
-            return
+        if stats is None or not stats.has_grads or not math.isfinite(pl_module.last_loss):
+            return  # no backward happened (diverged loss): no figures, not a step of the rate
         self.steps += 1
         self.clipped += int(stats.clipped)
         step = trainer.global_step - 1  # the step just taken
@@ -70,7 +70,8 @@ class GradNorms(pl.Callback):
             "grad/clipped": float(stats.clipped),
             "grad/clip_rate": self.clipped / self.steps,
         }
-        m.update(self._param_norms)
+        if stats.norms:
+            m.update(self._param_metrics(pl_module, stats.norms))
         _log(trainer, m, step)
 
 
@@ -82,25 +83,30 @@ class GradTime(pl.Callback):
         self.out_dir = Path(out_dir) if out_dir else None
         self.steps: list[int] = []
         self.rows: dict[str, list[np.ndarray]] = {}
+        self._source: np.ndarray | None = None  # (B,) first informative positions, if given
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         pl_module.capture = should_probe(trainer.global_step, self.every, self.early)
+        source = batch.meta.get("source") if pl_module.capture else None
+        self._source = None if source is None else source.detach().cpu().numpy()
 
     def on_after_backward(self, trainer, pl_module) -> None:
         if not pl_module.capture or not pl_module.captured:
             return
         pieces: dict[str, list[torch.Tensor]] = {}
-        for win in pl_module.captured:
+        for win in sorted(pl_module.captured, key=lambda w: w.start):
             grads = layer_grads(pl_module.model, win.inputs, win.outputs, win.grads, win.state0)
-            for k, v in reduce_norms(grads).items():
+            for k, v in example_norms(grads).items():
                 pieces.setdefault(k, []).append(v)
         step = trainer.global_step
         metrics = {}
         for k, parts in pieces.items():
-            row = torch.cat(parts).double().cpu().numpy()
-            self.rows.setdefault(k, []).append(row)
-            for name, v in summarise(row, reverse="_reverse" in k).items():
-                metrics[f"gradtime/{k}/{name}"] = v
+            per_example = torch.cat(parts, dim=1).double().cpu().numpy()  # (B, L)
+            self.rows.setdefault(k, []).append(per_example.mean(axis=0))
+            summary = summarise(per_example, reverse="_reverse" in k, source=self._source)
+            for name, v in summary.items():
+                if math.isfinite(v):  # an undefined summary is not logged (DESIGN §4)
+                    metrics[f"gradtime/{k}/{name}"] = v
         self.steps.append(step)
         _log(trainer, metrics, step)
         pl_module.captured = []

@@ -224,6 +224,11 @@ def layer_grads(
     return out
 
 
+def example_norms(grads: dict[str, Tensor]) -> dict[str, Tensor]:
+    """L2 norm over hidden units per example and time step: {key: (B, L)}."""
+    return {k: torch.linalg.vector_norm(v, dim=-1) for k, v in grads.items()}
+
+
 def reduce_norms(grads: dict[str, Tensor]) -> dict[str, Tensor]:
     """L2 norm over hidden units per example, then mean over the batch: {key: (L,)}."""
-    return {k: v.norm(dim=-1).mean(dim=0) for k, v in grads.items()}
+    return {k: v.mean(dim=0) for k, v in example_norms(grads).items()}
