@@ -8,6 +8,30 @@ callbacks in ``rnnstudy.instruments`` that read what this module exposes:
 * ``last_clip`` (a ``ClipStats``): pre/post-clip norms of the step just taken;
 * ``diverged``: a non-finite loss or gradient was seen; training stops, the run is recorded
   ``outcome=diverged``.
+
+Truncated BPTT (``train.tbptt: k``, DESIGN §7). The windows are aligned to END at the sequence
+end, so the last window (the one that holds a many-to-one target) is a full ``k`` steps and the
+first one is the short one: ``windows(10, 4) == [(0, 2), (2, 6), (6, 10)]``. Every window starts
+from the previous window's final state, detached: no gradient crosses a window boundary. Two
+modes (``train.tbptt_mode``):
+
+* ``per_sequence`` (default): *per-sequence gradient truncation*. The loss is the mean over the
+  whole sequence's masked targets; each window's gradient is taken on its own and the window
+  gradients are summed; one optimizer update per sequence. One training step = one sequence.
+* ``per_window``: *per-window updates*, classic TBPTT as in min-char-rnn: carry the state, one
+  optimizer update after each window, on that window's mean loss. Each window that holds a
+  loss term is its own training step (the runner's ``WindowedData`` hands every sequence batch
+  to the module once per such window), so clipping (``configure_gradient_clipping``, after
+  backward, one place), the gradient-norm instruments, ``max_steps`` and ``val_every`` all
+  count updates. Windows with no loss term (the leading windows of a many-to-one task) are run
+  forward without a graph inside the next step that has one: with a single target at the end,
+  per_window and per_sequence take the same update. On a probe, the gradient-time instrument
+  sees the last window of that sequence (a full ``k`` steps, the same length at every probe).
+
+Worked example: copy with L=10, k=4, a loss at every step. per_sequence: 1 step, gradient =
+Σ over windows (0,2), (2,6), (6,10) of ∂(Σ window losses / 10)/∂θ, each window cut from the
+state before it. per_window: 3 steps; step 1 on mean loss of t∈[0,2), step 2 on t∈[2,6) from
+the (detached) state after step 1's forward, step 3 on t∈[6,10).
 """
 
 from __future__ import annotations
@@ -45,10 +69,29 @@ class Window:
 
 
 def windows(length: int, k: int | None) -> list[tuple[int, int]]:
-    """[(0, k), (k, 2k), ...] covering ``length``; one window without TBPTT."""
+    """Spans of ``k`` steps covering ``length``, aligned to end at the sequence end (the first
+    span is the short one); one span without TBPTT.
+
+    >>> windows(10, 4)
+    [(0, 2), (2, 6), (6, 10)]
+    >>> windows(8, 4), windows(5, None), windows(5, 9)
+    ([(0, 4), (4, 8)], [(0, 5)], [(0, 5)])
+    """
     if k is None or k >= length:
         return [(0, length)]
-    return [(a, min(a + k, length)) for a in range(0, length, k)]
+    ends = range(length, 0, -k)
+    return [(max(0, b - k), b) for b in reversed(ends)]
+
+
+def update_windows(batch: Batch, k: int | None, readout: str) -> list[int]:
+    """Indices (into ``windows``) of the windows that hold a loss term: one per-window update
+    each. A last-step readout has its target in the last window only."""
+    L = batch.x.shape[1]
+    spans = windows(L, k)
+    if readout == "last":
+        return [len(spans) - 1]
+    keep = [i for i, (a, b) in enumerate(spans) if bool(batch.mask[:, a:b].any())]
+    return keep or [len(spans) - 1]  # a batch without any target still takes one (empty) step
 
 
 class SequenceModule(pl.LightningModule):
@@ -57,6 +100,7 @@ class SequenceModule(pl.LightningModule):
         self.cfg, self.task = cfg, task
         self.model = RecurrentNet(cfg.model, task.input_size, task.output_size, task.readout)
         self.automatic_optimization = True
+        self.per_window = cfg.train.tbptt is not None and cfg.train.tbptt_mode == "per_window"
         self.capture = False
         self.captured: list[Window] = []
         self.last_clip: ClipStats | None = None
@@ -65,45 +109,96 @@ class SequenceModule(pl.LightningModule):
         self.last_loss = float("nan")
         self.val_metrics: dict[str, float] = {}
         self.steps_to_solve: int | None = None
+        self.show_progress = False  # set by the runner when a progress bar is on screen
         self._val_outs: list[Tensor] = []
         self._val_batches: list[Batch] = []
+        # per_window: where we are in the current sequence (see WindowedData in the runner)
+        self._update = 0
+        self._state: list | None = None
+        self._done_to = 0  # windows[:_done_to] of the current sequence have been run
+        self._probe_due = False
+
+    def inputs(self, batch: Batch) -> Tensor:
+        """``batch.x`` on the model's device and in its dtype (float64 under precision 64)."""
+        return batch.x.to(self.device, self.dtype)
 
     # ------------------------------------------------------------------ training
     def forward_loss(self, batch: Batch, capture: bool = False) -> Tensor:
-        """Mean loss over masked targets, with TBPTT windows if configured.
+        """Mean loss over masked targets, with TBPTT windows if configured (per_sequence).
 
         Each window starts from the previous window's final state, detached: no gradient
         crosses a window boundary. For last-step readout only the final window has a target.
         """
-        x, L = batch.x, batch.x.shape[1]
-        spans = windows(L, self.cfg.train.tbptt)
+        x = self.inputs(batch)
+        L = x.shape[1]
         count = batch.mask.sum().clamp(min=1)
         total = x.new_zeros(())
         state = None
         self.captured = []
-        for a, b in spans:
-            fwd = self.model(x[:, a:b], state)
-            if capture:
-                win = Window(a, fwd.inputs, fwd.layers, state, [None] * len(fwd.layers))
-                for i, h in enumerate(fwd.layers):
-                    h.register_hook(_store(win.grads, i))
-                self.captured.append(win)
-            if self.task.readout == "last":
-                if b == L:
-                    total = total + loss_sum(self.task, fwd.out, batch.y, batch.mask)
-            else:
-                total = total + loss_sum(self.task, fwd.out, batch.y[:, a:b], batch.mask[:, a:b])
+        for a, b in windows(L, self.cfg.train.tbptt):
+            fwd = self._window(x, a, b, state, capture)
+            total = total + self._window_loss(fwd, batch, a, b, L)
             state = detach_state(fwd.state)
         return total / count
 
+    def _window(self, x: Tensor, a: int, b: int, state: list | None, capture: bool):
+        fwd = self.model(x[:, a:b], state)
+        if capture:
+            win = Window(a, fwd.inputs, fwd.layers, state, [None] * len(fwd.layers))
+            for i, h in enumerate(fwd.layers):
+                h.register_hook(_store(win.grads, i))
+            self.captured.append(win)
+        return fwd
+
+    def _window_loss(self, fwd, batch: Batch, a: int, b: int, L: int) -> Tensor:
+        """Summed loss of the targets inside window [a, b)."""
+        if self.task.readout == "last":
+            if b == L:
+                return loss_sum(self.task, fwd.out, batch.y, batch.mask)
+            return fwd.out.new_zeros(())
+        return loss_sum(self.task, fwd.out, batch.y[:, a:b], batch.mask[:, a:b])
+
+    def window_step_loss(self, batch: Batch) -> Tensor:
+        """per_window: the loss of this sequence's next update window (mean over its targets).
+
+        The runner hands the same sequence batch once per update window; windows without a
+        loss term before it are run forward without a graph, carrying the state.
+        """
+        x = self.inputs(batch)
+        L = x.shape[1]
+        spans = windows(L, self.cfg.train.tbptt)
+        todo = update_windows(batch, self.cfg.train.tbptt, self.task.readout)
+        if self._update == 0:
+            self._state, self._done_to, self._probe_due = None, 0, False
+        j = todo[self._update]
+        last = self._update == len(todo) - 1
+        self._update = 0 if last else self._update + 1
+        with torch.no_grad():
+            for a, b in spans[self._done_to : j]:
+                self._state = self.model(x[:, a:b], self._state).state
+        # a probe asked for anywhere in this sequence looks at its last update window
+        self._probe_due = self._probe_due or self.capture
+        self.capture = last and self._probe_due
+        self.captured = []
+        a, b = spans[j]
+        fwd = self._window(x, a, b, self._state, self.capture)
+        self._state, self._done_to = detach_state(fwd.state), j + 1
+        if self.task.readout == "last":
+            count = batch.mask.sum()
+        else:
+            count = batch.mask[:, a:b].sum()
+        return self._window_loss(fwd, batch, a, b, L) / count.clamp(min=1)
+
     def training_step(self, batch: Batch, batch_idx: int):
-        loss = self.forward_loss(batch, capture=self.capture)
+        if self.per_window:
+            loss = self.window_step_loss(batch)
+        else:
+            loss = self.forward_loss(batch, capture=self.capture)
         self.last_loss = float(loss.detach())
         if not math.isfinite(self.last_loss):
             self._diverge(f"loss became {self.last_loss} at step {self.global_step}")
             return None
-        trainer = self._trainer
-        if trainer is not None and trainer.progress_bar_callback is not None:  # ~0.5 ms a step
+        if self.show_progress:  # ~0.5 ms a step: only when a bar is on screen
             self.log("loss", loss.detach(), prog_bar=True, logger=False, on_step=True)
         return loss
 
@@ -130,7 +225,7 @@ class SequenceModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ validation
     def validation_step(self, batch: Batch, batch_idx: int):
-        out = self.model(batch.x).out
+        out = self.model(self.inputs(batch)).out
         self._val_outs.append(out)
         self._val_batches.append(batch)
 
@@ -161,13 +256,14 @@ class SequenceModule(pl.LightningModule):
                 self.trainer.should_stop = True
         if self.logger is not None:
             self.logger.log_metrics(self.val_metrics, step=step)
-        self.log("val", self.val_metrics[self.task.metric], prog_bar=True, logger=False)
+        if self.show_progress:
+            self.log("val", self.val_metrics[self.task.metric], prog_bar=True, logger=False)
 
     @torch.no_grad()
     def evaluate_batch(self, batch: Batch) -> dict[str, float]:
         was = self.training
         self.eval()
-        out = self.model(batch.x.to(self.device)).out
+        out = self.model(self.inputs(batch)).out
         self.train(was)
         return {f"val/{k}": v for k, v in evaluate(self.task, out, batch.to(self.device)).items()}
 

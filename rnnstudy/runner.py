@@ -10,9 +10,11 @@ import logging
 import math
 import os
 import platform
+import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,14 +22,15 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 import yaml
+from torch.utils.data import DataLoader, IterableDataset
 
 from rnnstudy import tracking
 from rnnstudy.config import RunConfig, flatten
 from rnnstudy.curriculum import task_callbacks
 from rnnstudy.data import TaskData
 from rnnstudy.instruments.callbacks import instrument_callbacks
-from rnnstudy.module import SequenceModule
-from rnnstudy.tasks import Task, build_task
+from rnnstudy.module import SequenceModule, update_windows
+from rnnstudy.tasks import Batch, Task, build_task
 
 log = logging.getLogger("rnnstudy")
 
@@ -77,6 +80,11 @@ def make_trainer(cfg: RunConfig, logger, callbacks: list, progress: bool) -> pl.
     )
 
 
+def show_bar(progress: bool) -> bool:
+    """A progress bar only on a terminal: off a TTY its redraws fill a log with megabytes."""
+    return progress and sys.stderr.isatty()
+
+
 def run_one(
     cfg: RunConfig,
     *,
@@ -86,15 +94,18 @@ def run_one(
     callbacks: list | None = None,
     progress: bool = True,
     task: Task | None = None,
+    label: str | None = None,
 ) -> RunResult:
-    """Train one configuration. With ``experiment`` set, everything is recorded in MLflow."""
+    """Train one configuration. With ``experiment`` set, everything is recorded in MLflow.
+
+    ``progress``: a progress bar when stderr is a terminal; otherwise (and always when stderr
+    is not a terminal) one line per validation on stderr, labelled ``label`` (default the
+    config's name). Any exception once the MLflow run exists leaves it FAILED (KILLED for a
+    pruned trial) with tags ``outcome`` and ``error``.
+    """
     quiet_lightning()
     torch.set_num_threads(cfg.train.threads)
     task = task or build_task(cfg.task)
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    module = SequenceModule(cfg, task)
-    data = TaskData(task, cfg.seed, cfg.train.batch_size, cfg.train.val_size)
-
     client = run_id = logger = None
     if experiment is not None:
         client = tracking.client()
@@ -104,23 +115,46 @@ def run_one(
             client, exp_id, cfg.name, flatten(cfg.model_dump()), tags, parent_id
         )
         logger = tracking.BufferedMLflowLogger(client, run_id)
+    try:
+        return _train(cfg, task, client, run_id, logger, callbacks, progress, label)
+    except BaseException as err:
+        if client is not None:
+            _record_failure(client, run_id, logger, err)
+        raise
 
+
+def _record_failure(client, run_id: str, logger, err: BaseException) -> None:
+    try:
+        logger.flush()
+    finally:
+        outcome = "pruned" if type(err).__name__ == "TrialPruned" else "failed"
+        tracking.set_tags(client, run_id, {"outcome": outcome, "error": repr(err)[:500]})
+        client.set_terminated(run_id, "KILLED" if outcome == "pruned" else "FAILED")
+
+
+def _train(
+    cfg: RunConfig, task: Task, client, run_id, logger, callbacks, progress: bool, label
+) -> RunResult:
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    module = SequenceModule(cfg, task)
+    bar = show_bar(progress)
+    module.show_progress = bar
+    if module.per_window:
+        data: TaskData = WindowedData(
+            task, cfg.seed, cfg.train.batch_size, cfg.train.val_size, cfg.train.tbptt
+        )
+    else:
+        data = TaskData(task, cfg.seed, cfg.train.batch_size, cfg.train.val_size)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         art = Path(tmp) / "artifacts"  # callbacks write their artifacts under here
         art.mkdir()
         cbs: list = [*instrument_callbacks(cfg, art), *task_callbacks(cfg, task, data)]
         cbs.extend(callbacks or [])
-        trainer = make_trainer(cfg, logger, cbs, progress)
-        try:
-            trainer.fit(module, datamodule=data)
-        except BaseException as err:
-            if client is not None:
-                logger.flush()
-                outcome = "pruned" if type(err).__name__ == "TrialPruned" else "failed"
-                tracking.set_tags(client, run_id, {"outcome": outcome, "error": repr(err)[:500]})
-                client.set_terminated(run_id, "KILLED" if outcome == "pruned" else "FAILED")
-            raise
+        if not bar:
+            cbs.append(ValidationLines(label or cfg.name, task.metric))
+        trainer = make_trainer(cfg, logger, cbs, bar)
+        trainer.fit(module, datamodule=data)
         result = finish(cfg, task, module, data, trainer)
         for cb in cbs:  # callbacks may contribute final metrics and tags (e.g. a curriculum)
             result.metrics.update(getattr(cb, "final_metrics", dict)())
@@ -141,6 +175,53 @@ def run_one(
             client.log_artifacts(run_id, str(art))
             client.set_terminated(run_id, "FINISHED")
     return result
+
+
+class ValidationLines(pl.Callback):
+    """Off a terminal: one line per validation on stderr instead of progress-bar redraws.
+
+    ``[lstm qa_distance seed=0] step 100  val/loss 1.386  val/acc 0.250``
+    """
+
+    def __init__(self, label: str, metric: str):
+        self.label, self.metric = label, metric
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        m = pl_module.val_metrics
+        if not m:
+            return
+        parts = [f"[{self.label}] step {trainer.global_step}", f"val/loss {m['val/loss']:.4g}"]
+        if self.metric != "val/loss" and self.metric in m:
+            parts.append(f"{self.metric} {m[self.metric]:.4g}")
+        print("  ".join(parts), file=sys.stderr, flush=True)
+
+
+class _Repeat(IterableDataset):
+    """Each batch of ``stream`` ``times(batch)`` times in a row."""
+
+    def __init__(self, stream, times: Callable[[Batch], int]):
+        self.stream, self.times = stream, times
+
+    def __iter__(self):
+        for batch in self.stream:
+            for _ in range(self.times(batch)):
+                yield batch
+
+
+class WindowedData(TaskData):
+    """TBPTT per_window: every sequence batch once per update window (module docstring)."""
+
+    def __init__(self, task: Task, seed: int, batch_size: int, val_size: int, k: int):
+        super().__init__(task, seed, batch_size, val_size)
+        self.k = k
+
+    def train_dataloader(self) -> DataLoader:
+        base = super().train_dataloader()
+
+        def times(batch: Batch) -> int:
+            return len(update_windows(batch, self.k, self.task.readout))
+
+        return DataLoader(_Repeat(base.dataset, times), batch_size=None, collate_fn=base.collate_fn)
 
 
 def finish(

@@ -1,11 +1,16 @@
 """Truncated BPTT: no gradient crosses a window boundary; inside a window it is exact BPTT."""
 
+import copy
+
 import pytest
+import pytorch_lightning as pl
 import torch
 
+from rnnstudy.data import TRAIN, derive_seed
 from rnnstudy.instruments.gradtime import layer_grads, reduce_norms
 from rnnstudy.metrics import loss_sum
 from rnnstudy.module import SequenceModule, windows
+from rnnstudy.runner import WindowedData, make_trainer
 from rnnstudy.tasks import build_task
 from tests.helpers import tiny
 from tests.oracle import oracle_norms
@@ -13,8 +18,22 @@ from tests.oracle import oracle_norms
 
 def test_windows_cover_the_sequence():
     assert windows(10, None) == [(0, 10)]
-    assert windows(10, 4) == [(0, 4), (4, 8), (8, 10)]
+    assert windows(10, 4) == [(0, 2), (2, 6), (6, 10)]
     assert windows(10, 20) == [(0, 10)]
+    assert windows(8, 4) == [(0, 4), (4, 8)]
+
+
+@pytest.mark.parametrize("L,k", [(64, 50), (64, 20), (64, 5), (12, 4), (7, 1), (61, 60)])
+def test_defect2_windows_end_at_the_sequence_end(L, k):
+    """The last window (the one that holds a many-to-one target) is a full k steps; the
+    first is the short one. On qa_distance with L=64 the old windows started at t=0 and left
+    the target a last window of 14 (k=50) or 4 (k=20, k=5) steps."""
+    spans = windows(L, k)
+    assert spans[-1] == (L - k, L)
+    assert spans[0][0] == 0
+    assert all(b - a == k for a, b in spans[1:])
+    assert 1 <= spans[0][1] - spans[0][0] <= k
+    assert all(b == a2 for (_, b), (a2, _) in zip(spans[:-1], spans[1:], strict=True))
 
 
 def _setup(cell, k):
@@ -49,6 +68,7 @@ def test_no_gradient_into_earlier_windows(cell):
     # keep only the loss terms of the last window (steps 8..11)
     batch.mask[:, :8] = False
     grads = _probe(module, batch)
+    assert [(w.start, w.outputs[0].shape[1]) for w in module.captured] == [(0, 4), (4, 4), (8, 4)]
     assert len(grads) == 3
     for w in grads[:2]:
         for v in w.values():
@@ -92,3 +112,143 @@ def test_tbptt_parameter_gradient_is_sum_of_window_gradients():
         state = [tuple(t.detach() for t in s) for s in fwd.state]
     for g, p in zip(got, module.parameters(), strict=True):
         torch.testing.assert_close(g, p.grad)
+
+
+# ---------------------------------------------------------------- per_window (classic TBPTT)
+
+
+class _CountSteps(pl.Callback):
+    def __init__(self):
+        self.updates = 0
+        self.clip_stats = []
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        self.updates += 1
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.clip_stats.append(pl_module.last_clip)
+
+
+def _per_window_cfg(task, k, steps, **over):
+    return tiny(
+        task=task,
+        model__cell="gru",
+        model__num_layers=2,
+        train__tbptt=k,
+        train__tbptt_mode="per_window",
+        train__precision="64",
+        train__max_steps=steps,
+        train__val_every=1000,
+        train__batch_size=3,
+        clip__mode="none",
+        optim__name="adam",
+        optim__lr=0.05,
+        probe__enabled=False,
+        **over,
+    )
+
+
+def _fit(cfg):
+    """Train with the real runner pieces; returns (initial model copy, trained module, counter)."""
+    task = build_task(cfg.task)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    module = SequenceModule(cfg, task)
+    start = copy.deepcopy(module.model).double()
+    count = _CountSteps()
+    trainer = make_trainer(cfg, None, [count], progress=False)
+    trainer.fit(
+        module, datamodule=WindowedData(task, cfg.seed, 3, cfg.train.val_size, cfg.train.tbptt)
+    )
+    return start, module, count, trainer
+
+
+def _hand_loop(model, task, cfg, sequences):
+    """Classic TBPTT by hand, float64: carry the state, detach it, one Adam update per window
+    that holds a loss term, on that window's mean loss."""
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr)
+    k, updates = cfg.train.tbptt, 0
+    for i in range(sequences):
+        batch = task.generate(derive_seed(cfg.seed, TRAIN, i), cfg.train.batch_size)
+        x, L, state = batch.x.double(), batch.x.shape[1], None
+        for a in range(L - k * ((L + k - 1) // k), L, k):  # windows ending at L
+            a0, b = max(a, 0), a + k
+            fwd = model(x[:, a0:b], state)
+            state = [s.detach() for s in fwd.state]
+            if task.readout == "last":  # the target sits at the end: the last window only
+                if b < L:
+                    continue
+                loss = loss_sum(task, fwd.out, batch.y, batch.mask) / batch.mask.sum()
+            else:
+                m = batch.mask[:, a0:b]
+                if not bool(m.any()):
+                    continue
+                loss = loss_sum(task, fwd.out, batch.y[:, a0:b], m) / m.sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            updates += 1
+    return updates
+
+
+def test_per_window_one_update_per_window_equals_hand_written_tbptt():
+    task_cfg = {"name": "copy", "A": 3, "K": 2, "T": 7}  # L = 11, a loss at every step
+    k = 4  # windows (0, 3), (3, 7), (7, 11): 3 updates per sequence
+    cfg = _per_window_cfg(task_cfg, k, steps=6)
+    start, module, count, trainer = _fit(cfg)
+    assert count.updates == 6 and trainer.global_step == 6
+    assert all(s is not None for s in count.clip_stats)  # the gradient instruments saw each
+    task = build_task(cfg.task)
+    assert _hand_loop(start, task, cfg, sequences=2) == 6
+    for (name, p), q in zip(module.model.named_parameters(), start.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-9, atol=1e-12, msg=name)
+
+
+def test_per_window_gradient_does_not_cross_a_window_boundary():
+    """The second update's gradient equals backprop through its window alone from the carried
+    (constant) state, and differs from backprop that reaches into the first window."""
+    cfg = _per_window_cfg({"name": "copy", "A": 3, "K": 2, "T": 7}, 4, steps=3)
+    task = build_task(cfg.task)
+    torch.manual_seed(0)
+    module = SequenceModule(cfg, task).double()
+    batch = task.generate(5, 3)
+    batch.x = batch.x.double()
+    module.window_step_loss(batch).backward()  # window (0, 3); no optimizer step
+    module.zero_grad()
+    module.window_step_loss(batch).backward()  # window (3, 7)
+    ours = [p.grad.clone() for p in module.model.parameters()]
+
+    def grads(detach: bool) -> list[torch.Tensor]:
+        module.zero_grad()
+        state = module.model(batch.x[:, 0:3]).state
+        if detach:
+            state = [s.detach() for s in state]
+        out = module.model(batch.x[:, 3:7], state).out
+        m = batch.mask[:, 3:7]
+        (loss_sum(task, out, batch.y[:, 3:7], m) / m.sum()).backward()
+        return [p.grad.clone() for p in module.model.parameters()]
+
+    truncated, full = grads(True), grads(False)
+    for g, t in zip(ours, truncated, strict=True):
+        torch.testing.assert_close(g, t, rtol=1e-12, atol=1e-14)
+    assert any(not torch.allclose(t, f) for t, f in zip(truncated, full, strict=True))
+
+
+def test_per_window_many_to_one_takes_one_update_per_sequence():
+    """qa_distance has its target at the last step: only the last window holds a loss term,
+    so per_window takes one update per sequence (the leading windows run forward only)."""
+    task_cfg = {
+        "name": "qa_distance",
+        "n_keys": 4,
+        "n_values": 4,
+        "n_facts": 2,
+        "n_filler": 2,
+        "d_min": 2,
+        "d_max": 12,
+    }
+    cfg = _per_window_cfg(task_cfg, 5, steps=2)
+    start, module, count, _ = _fit(cfg)
+    assert count.updates == 2
+    task = build_task(cfg.task)
+    assert _hand_loop(start, task, cfg, sequences=2) == 2
+    for p, q in zip(module.model.parameters(), start.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-9, atol=1e-12)
