@@ -10,7 +10,7 @@ from tests.oracle import unrolled_forward
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-@pytest.mark.parametrize("init", ["default", "orthogonal", "identity", "xavier"])
+@pytest.mark.parametrize("init", ["default", "orthogonal", "identity", "xavier", "sparse"])
 def test_per_step_path_equals_fused(cell, init):
     torch.manual_seed(0)
     cfg = ModelConfig(cell=cell, hidden_size=5, num_layers=2, init=init)
