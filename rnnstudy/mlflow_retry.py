@@ -17,8 +17,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from mlflow.tracking import MlflowClient
-
 from rnnstudy import tracking
 
 LOCKED = ("database is locked", "database table is locked", "database schema is locked")
@@ -46,9 +44,9 @@ def retry(fn: Callable[..., Any], *args: Any, tries: int = TRIES, **kwargs: Any)
 
 
 class RetryingClient:
-    """An ``MlflowClient`` whose every method retries on a locked SQLite database."""
+    """A ``tracking.Client`` whose every method retries on a locked SQLite database."""
 
-    def __init__(self, inner: MlflowClient):
+    def __init__(self, inner: tracking.Client):
         self._inner = inner
 
     def __getattr__(self, name: str) -> Any:
@@ -62,8 +60,8 @@ class RetryingClient:
         return call
 
 
-def client() -> RetryingClient:
-    return RetryingClient(_plain_client())
+def client(uri: str | None = None) -> RetryingClient:
+    return RetryingClient(_plain_client(uri))
 
 
 def install() -> None:

@@ -13,12 +13,19 @@ import hashlib
 import json
 from typing import Any
 
-from mlflow.entities import Run
-
+from rnnstudy import tracking
 from rnnstudy.config import RunConfig
+from rnnstudy.tracking import HASH_TAG, KIND_TAG, Run, children
 
-HASH_TAG = "config_hash"
-KIND_TAG = "rnnstudy.kind"
+__all__ = [
+    "HASH_TAG",
+    "KIND_TAG",
+    "children",
+    "config_hash",
+    "finished_by_hash",
+    "latest_parent",
+    "reopen",
+]
 
 
 # knobs that change how a run executes, not what it computes: left out of the hash
@@ -32,27 +39,11 @@ def config_hash(cfg: RunConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _search(c: Any, exp_id: str, filter_string: str, **kw: Any) -> list[Run]:
-    runs: list[Run] = []
-    token = None
-    while True:
-        page = c.search_runs([exp_id], filter_string, page_token=token, max_results=1000, **kw)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
-
-
 def latest_parent(c: Any, exp_id: str, profile: str) -> str | None:
     """The most recent experiment parent run of this MLflow experiment and profile."""
     flt = f"tags.`{KIND_TAG}` = 'experiment' and tags.profile = '{profile}'"
-    runs = c.search_runs([exp_id], flt, order_by=["attributes.start_time DESC"], max_results=1)
+    runs = tracking.search_runs(c, exp_id, flt, ["attributes.start_time DESC"], max_results=1)
     return runs[0].info.run_id if runs else None
-
-
-def children(c: Any, exp_id: str, parent_id: str) -> list[Run]:
-    """Every child run of ``parent_id`` (any status)."""
-    return _search(c, exp_id, f"tags.`mlflow.parentRunId` = '{parent_id}'")
 
 
 def finished_by_hash(runs: list[Run]) -> dict[str, Run]:
@@ -70,6 +61,6 @@ def reopen(c: Any, parent_id: str, runs: list[Run]) -> int:
     c.update_run(parent_id, status="RUNNING")
     stale = [r for r in runs if r.info.status == "RUNNING"]
     for r in stale:
-        c.set_tag(r.info.run_id, "outcome", "interrupted")
+        tracking.set_tags(c, r.info.run_id, {"outcome": "interrupted"})
         c.set_terminated(r.info.run_id, "KILLED")
     return len(stale)

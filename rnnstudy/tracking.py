@@ -1,11 +1,16 @@
-"""MLflow, the tracking contract (DESIGN §5): store, runs, params, tags, buffered metrics.
+"""MLflow, the tracking contract (DESIGN §5): the one module that talks to MLflow.
+
+Everything else in rnnstudy writes and reads runs through the functions below (the Lightning
+logger in ``rnnstudy.mlflow_logger`` included); nothing here imports torch.
 
 * Store: ``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///mlflow.db`` in the working directory.
-* One experiment per experiment file, one parent run per invocation, one child per grid point
-  or trial (tag ``mlflow.parentRunId``).
-* Metrics are buffered and sent with ``log_batch`` (one SQLite write costs milliseconds: logging
-  every step one call at a time would cost a quarter of the throughput).
+* One experiment per experiment file, tagged ``mlflow.experimentKind=custom_model_development``
+  (so the MLflow UI opens on the training runs, not on the GenAI traces page); one parent run
+  per invocation, one child per grid point or trial (tag ``mlflow.parentRunId``).
+* Metrics are sent with ``log_batch`` in chunks of ``MAX_BATCH`` (one SQLite write costs
+  milliseconds: logging every step one call at a time would cost a quarter of the throughput).
 * Passwords in URLs are masked before anything reaches a param, tag or report.
+* Reading: every run of a search (all pages), metric histories, text / npz / image artifacts.
 """
 
 from __future__ import annotations
@@ -14,28 +19,90 @@ import math
 import os
 import re
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Metric, Param, RunTag
+import numpy as np
+from mlflow.entities import Metric, Param, Run, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
-from pytorch_lightning.loggers.logger import Logger
-from pytorch_lightning.utilities import rank_zero_only
+
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no tqdm redraws
+
+Client = MlflowClient
+__all__ = ["Client", "MlflowException", "Run"]
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
-_KEY_OK = re.compile(r"[^/\w.\- ]")
+PAGE = 1000  # runs per search_runs page
+
+# tag names (DESIGN §5)
+PARENT_TAG = "mlflow.parentRunId"
+RUN_NAME_TAG = "mlflow.runName"
+COMMIT_TAG = "mlflow.source.git.commit"
+KIND_TAG = "rnnstudy.kind"  # experiment | sweep, on parent runs
+HASH_TAG = "config_hash"  # resolved-config hash, on child runs (rnnstudy.resume)
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+
+_KEY_BAD = re.compile(r"[^/\w.\- ]")
 
 
 def tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///mlflow.db`` (DESIGN §5)."""
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
 
 
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///…`` URI, else None.
+
+    >>> sqlite_path("sqlite:////tmp/x/mlflow.db?mode=ro")
+    PosixPath('/tmp/x/mlflow.db')
+    >>> sqlite_path("postgresql://u@h/db") is None
+    True
+    """
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri[len("sqlite:///") :].split("?", 1)[0])
+
+
 def mask_secrets(text: str) -> str:
-    """``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``."""
+    """Mask passwords in URLs and ``password=`` settings.
+
+    >>> mask_secrets("postgresql://user:secret@host/db")
+    'postgresql://user:***@host/db'
+    >>> mask_secrets("host=h password=pw&x=1")
+    'host=h password=***&x=1'
+    """
     text = re.sub(r"(\w[\w+.-]*://[^:/@\s]*):[^@\s]*@", r"\1:***@", text)
     return re.sub(r"(?i)(password=)[^&\s]+", r"\1***", text)
+
+
+def clean_key(key: str) -> str:
+    """A metric key MLflow accepts (``^[/\\w.\\- ]*$``): other characters become ``_``.
+
+    >>> clean_key("val/acc_by_distance/12")
+    'val/acc_by_distance/12'
+    >>> clean_key("grad/param/w[0]")
+    'grad/param/w_0_'
+    """
+    return _KEY_BAD.sub("_", key)
+
+
+def clean_value(v: float) -> float:
+    """A float MLflow stores portably: NaN stays NaN, ±inf becomes ±1e308.
+
+    >>> clean_value(float("-inf")), clean_value(2)
+    (-1e+308, 2.0)
+    """
+    v = float(v)
+    if math.isinf(v):
+        return math.copysign(1e308, v)
+    return v
 
 
 @lru_cache(maxsize=1)
@@ -49,17 +116,24 @@ def git_commit() -> str:
         return "unknown"
 
 
-def client() -> MlflowClient:
-    return MlflowClient(tracking_uri())
+def client(uri: str | None = None) -> MlflowClient:
+    return MlflowClient(uri or tracking_uri())
+
+
+# ---------------------------------------------------------------- writing
 
 
 def experiment_id(c: MlflowClient, name: str) -> str:
+    """The id of experiment ``name`` (created, or restored if deleted), tagged as a training
+    experiment (``mlflow.experimentKind=custom_model_development``) if it was not yet."""
     exp = c.get_experiment_by_name(name)
-    if exp is not None:
-        if exp.lifecycle_stage == "deleted":
-            c.restore_experiment(exp.experiment_id)
-        return exp.experiment_id
-    return c.create_experiment(name)
+    if exp is None:
+        return c.create_experiment(name, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+    if exp.lifecycle_stage == "deleted":
+        c.restore_experiment(exp.experiment_id)
+    if exp.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+        c.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+    return exp.experiment_id
 
 
 def _str(v: Any) -> str:
@@ -74,9 +148,10 @@ def start_run(
     tags: dict[str, Any] | None = None,
     parent_id: str | None = None,
 ) -> str:
-    all_tags = {"mlflow.runName": name, "mlflow.source.git.commit": git_commit()}
+    """Create a run (RUNNING) with its params and tags (masked); returns the run id."""
+    all_tags = {RUN_NAME_TAG: name, COMMIT_TAG: git_commit()}
     if parent_id:
-        all_tags["mlflow.parentRunId"] = parent_id
+        all_tags[PARENT_TAG] = parent_id
     all_tags.update(tags or {})
     run = c.create_run(exp_id, run_name=name, tags={k: _str(v) for k, v in all_tags.items()})
     rid = run.info.run_id
@@ -90,54 +165,127 @@ def set_tags(c: MlflowClient, run_id: str, tags: dict[str, Any]) -> None:
     c.log_batch(run_id, tags=[RunTag(k, _str(v)) for k, v in tags.items()])
 
 
-def clean_value(v: float) -> float:
-    v = float(v)
-    if math.isinf(v):  # MLflow stores NaN but not ±inf portably
-        return math.copysign(1e308, v)
-    return v
+def log_metrics(
+    c: MlflowClient,
+    run_id: str,
+    points: Iterable[tuple] | Mapping[str, float],
+    timestamp_ms: int | None = None,
+) -> int:
+    """Log ``(key, value, step)`` or ``(key, value, step, timestamp_ms)`` points (or
+    ``{key: value}`` at step 0) in batches of ``MAX_BATCH``; keys are cleaned (``clean_key``),
+    ±inf stored as ±1e308 (``clean_value``). Returns the number of points sent."""
+    now = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
+    if isinstance(points, Mapping):
+        points = [(k, v, 0) for k, v in points.items()]
+    items = [
+        Metric(clean_key(p[0]), clean_value(p[1]), p[3] if len(p) > 3 else now, int(p[2]))
+        for p in points
+    ]
+    for i in range(0, len(items), MAX_BATCH):
+        c.log_batch(run_id, metrics=items[i : i + MAX_BATCH], synchronous=True)
+    return len(items)
 
 
-class BufferedMLflowLogger(Logger):
-    """A Lightning logger that buffers metrics and sends them in batches to one MLflow run."""
+def log_artifacts(c: MlflowClient, run_id: str, folder: str | Path, under: str | None = None):
+    c.log_artifacts(run_id, str(folder), under)
 
-    def __init__(
-        self, c: MlflowClient, run_id: str, flush_every: int = 5000, flush_seconds: float = 30
-    ):
-        super().__init__()
-        self.client, self.run_id = c, run_id
-        self.flush_every, self.flush_seconds = flush_every, flush_seconds
-        self._buf: list[Metric] = []
-        self._last_flush = time.monotonic()
 
-    @property
-    def name(self) -> str:
-        return "mlflow"
+def log_artifact(c: MlflowClient, run_id: str, path: str | Path, under: str | None = None):
+    c.log_artifact(run_id, str(path), under)
 
-    @property
-    def version(self) -> str:
-        return self.run_id
 
-    @rank_zero_only
-    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
-        pass  # the resolved config is logged once, by the runner
+# ---------------------------------------------------------------- reading
 
-    @rank_zero_only
-    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        ts = int(time.time() * 1000)
-        for k, v in metrics.items():
-            self._buf.append(Metric(_KEY_OK.sub("_", k), clean_value(v), ts, int(step or 0)))
-        if (
-            len(self._buf) >= self.flush_every
-            or time.monotonic() - self._last_flush > self.flush_seconds
-        ):
-            self.flush()
 
-    def flush(self) -> None:
-        buf, self._buf = self._buf, []
-        for i in range(0, len(buf), MAX_BATCH):
-            self.client.log_batch(self.run_id, metrics=buf[i : i + MAX_BATCH], synchronous=True)
-        self._last_flush = time.monotonic()
+def search_runs(
+    c: MlflowClient,
+    exp_ids: list[str] | str,
+    filter_string: str = "",
+    order_by: list[str] | None = None,
+    max_results: int | None = None,
+) -> list[Run]:
+    """Every run matching ``filter_string`` (all pages), or the first ``max_results``."""
+    ids = [exp_ids] if isinstance(exp_ids, str) else list(exp_ids)
+    runs: list[Run] = []
+    token = None
+    while True:
+        want = PAGE if max_results is None else min(PAGE, max_results - len(runs))
+        page = c.search_runs(
+            ids, filter_string, order_by=order_by, max_results=want, page_token=token
+        )
+        runs.extend(page)
+        token = page.token
+        if not token or (max_results is not None and len(runs) >= max_results):
+            return runs
 
-    @rank_zero_only
-    def finalize(self, status: str) -> None:
-        self.flush()
+
+def children(c: MlflowClient, exp_id: str, parent_id: str) -> list[Run]:
+    """Every child run of ``parent_id`` (any status)."""
+    return search_runs(c, exp_id, f"tags.`{PARENT_TAG}` = '{parent_id}'")
+
+
+def get_run(c: MlflowClient, run_id: str) -> Run:
+    return c.get_run(run_id)
+
+
+def find_experiment(c: MlflowClient, name: str) -> Any | None:
+    """The live experiment ``name`` (an MLflow ``Experiment``), or None."""
+    exp = c.get_experiment_by_name(name)
+    return None if exp is None or exp.lifecycle_stage == "deleted" else exp
+
+
+def experiment_names(c: MlflowClient) -> list[str]:
+    return sorted(e.name for e in c.search_experiments() if e.name != "Default")
+
+
+def metric_history(c: MlflowClient, run_id: str, key: str) -> list[tuple[int, float, int]]:
+    """``[(step, value, timestamp_ms)]`` of one metric of one run, in step order."""
+    return sorted((m.step, m.value, m.timestamp) for m in c.get_metric_history(run_id, key))
+
+
+def list_artifacts(c: MlflowClient, run_id: str, path: str | None = None) -> list[str]:
+    """Artifact paths of a run (one folder level), [] if the run has none or is unreadable."""
+    try:
+        return [a.path for a in c.list_artifacts(run_id, path)]
+    except Exception:
+        return []
+
+
+def read_artifact_bytes(c: MlflowClient, run_id: str, path: str) -> bytes | None:
+    """The content of one artifact file, or None if absent."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = Path(c.download_artifacts(run_id, path, tmp))
+        except Exception:
+            return None
+        return local.read_bytes() if local.is_file() else None
+
+
+def read_artifact_text(c: MlflowClient, run_id: str, path: str) -> str | None:
+    raw = read_artifact_bytes(c, run_id, path)
+    return None if raw is None else raw.decode("utf-8", errors="replace")
+
+
+def read_npz(c: MlflowClient, run_id: str, path: str) -> dict[str, np.ndarray] | None:
+    """An ``.npz`` artifact (e.g. ``gradtime/l0.npz``) as a dict of arrays, or None if absent
+    or unreadable."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = c.download_artifacts(run_id, path, tmp)
+        except Exception:
+            return None
+        try:
+            with np.load(local) as z:
+                return {k: z[k] for k in z.files}
+        except (OSError, ValueError):
+            return None
+
+
+def __getattr__(name: str) -> Any:
+    """``tracking.BufferedMLflowLogger`` still works (imported lazily: it needs torch);
+    new code imports it from ``rnnstudy.mlflow_logger``."""
+    if name == "BufferedMLflowLogger":
+        from rnnstudy.mlflow_logger import BufferedMLflowLogger
+
+        return BufferedMLflowLogger
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from rnnstudy.reporting.store import Store, mask_uri
+from rnnstudy import tracking
+from rnnstudy.reporting.store import Store
 
 
 @dataclass
@@ -106,7 +107,7 @@ def build(store: Store, n_runs: int) -> Header:
         if profile:
             h.fields.append(("profile", profile))
     h.fields.append(("machine (report built on)", machine()))
-    h.fields.append(("MLflow store", mask_uri(store.uri)))
+    h.fields.append(("MLflow store", tracking.mask_secrets(store.uri)))
     h.reproduce = reproduce(store)
     h.notes = list(store.notes)
     return h

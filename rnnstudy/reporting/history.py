@@ -17,7 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from mlflow.tracking import MlflowClient
+
+from rnnstudy import tracking
 
 #: Exact keys and key prefixes the figures use (not ``grad/param/*``, not ``gradtime/*``).
 KEYS = ("train/loss", "grad/norm_preclip", "grad/clip_rate")
@@ -39,7 +40,7 @@ def is_sql(uri: str) -> bool:
 
 
 def fetch(
-    client: MlflowClient, uri: str, run_ids: Sequence[str], known_keys: Iterable[str] = ()
+    client: tracking.Client, uri: str, run_ids: Sequence[str], known_keys: Iterable[str] = ()
 ) -> pd.DataFrame:
     """Histories of the wanted keys for ``run_ids``. ``known_keys``: the ``metrics.*`` names
     that ``search_runs`` reported (the fallback asks only for those)."""
@@ -90,14 +91,14 @@ def _sql(uri: str, run_ids: Sequence[str]) -> pd.DataFrame:
     return df
 
 
-def _per_key(client: MlflowClient, run_ids: Sequence[str], keys: Sequence[str]) -> pd.DataFrame:
+def _per_key(client: tracking.Client, run_ids: Sequence[str], keys: Sequence[str]) -> pd.DataFrame:
     def one(pair: tuple[str, str]) -> list[tuple]:
         rid, key = pair
         try:
-            hist = client.get_metric_history(rid, key)
+            hist = tracking.metric_history(client, rid, key)
         except Exception:
             return []
-        return [(rid, key, m.step, m.value, False, m.timestamp) for m in hist]
+        return [(rid, key, step, value, False, ts) for step, value, ts in hist]
 
     pairs = [(r, k) for r in run_ids for k in keys]
     with ThreadPoolExecutor(max_workers=8) as pool:

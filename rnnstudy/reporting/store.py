@@ -1,7 +1,7 @@
 """Everything the report reads from MLflow: the experiment, its runs, parent CSVs, artifacts.
 
-Reads only (no run is created or changed), through the public client plus one bulk query of
-metric histories (``rnnstudy.reporting.history``). Works for any store MLflow can open: the
+Reads only (no run is created or changed), through ``rnnstudy.tracking`` plus one bulk query
+of metric histories (``rnnstudy.reporting.history``). Works for any store MLflow can open: the
 project's ``sqlite:///mlflow.db``, a PostgreSQL backend, or a tracking server::
 
     MLFLOW_TRACKING_URI=sqlite:///mlflow.db python -c \\
@@ -11,28 +11,16 @@ project's ``sqlite:///mlflow.db``, a PostgreSQL backend, or a tracking server::
 from __future__ import annotations
 
 import io
-import os
-import re
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from mlflow.tracking import MlflowClient
 
+from rnnstudy import tracking
 from rnnstudy.config import ConfigError
 
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no tqdm in reports
-
-DEFAULT_URI = "sqlite:///mlflow.db"
-KIND = "tags.rnnstudy.kind"
-PARENT = "tags.mlflow.parentRunId"
-
-
-def tracking_uri() -> str:
-    """``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///mlflow.db`` (DESIGN §5)."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+KIND = f"tags.{tracking.KIND_TAG}"
+PARENT = f"tags.{tracking.PARENT_TAG}"
 
 
 @dataclass
@@ -44,7 +32,7 @@ class Store:
     """
 
     uri: str
-    client: MlflowClient
+    client: tracking.Client
     experiment_id: str
     name: str
     parent: pd.Series | None
@@ -69,7 +57,7 @@ class Store:
         """A CSV artifact of the parent run (``summary.csv``, ``importances.csv``…) or None."""
         if self.parent is None:
             return None
-        text = read_artifact_text(self.client, str(self.parent["run_id"]), name)
+        text = tracking.read_artifact_text(self.client, str(self.parent["run_id"]), name)
         if not text or not text.strip():
             return None
         try:
@@ -80,58 +68,25 @@ class Store:
     def parent_artifacts(self) -> list[str]:
         if self.parent is None:
             return []
-        try:
-            return [a.path for a in self.client.list_artifacts(str(self.parent["run_id"]))]
-        except Exception:
-            return []
+        return tracking.list_artifacts(self.client, str(self.parent["run_id"]))
 
 
-def read_artifact_text(client: MlflowClient, run_id: str, path: str) -> str | None:
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            local = client.download_artifacts(run_id, path, tmp)
-        except Exception:
-            return None
-        p = Path(local)
-        return p.read_text() if p.is_file() else None
-
-
-def read_npz(client: MlflowClient, run_id: str, path: str) -> dict[str, np.ndarray] | None:
-    """An ``.npz`` artifact (e.g. ``gradtime/l0.npz``) as a dict of arrays, or None if absent."""
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            local = client.download_artifacts(run_id, path, tmp)
-        except Exception:
-            return None
-        try:
-            with np.load(local) as z:
-                return {k: z[k] for k in z.files}
-        except (OSError, ValueError):
-            return None
-
-
-def _search(client: MlflowClient, experiment_id: str) -> pd.DataFrame:
+def _search(client: tracking.Client, experiment_id: str) -> pd.DataFrame:
     """Every run of the experiment as ``mlflow.search_runs`` would give it (``run_id``,
     ``status``, ``start_time``, ``params.*``, ``tags.*``, ``metrics.*`` = last values), but
     through this client: the global ``mlflow.set_tracking_uri`` is never touched."""
     rows: list[dict] = []
-    token = None
-    while True:
-        page = client.search_runs([experiment_id], max_results=5000, page_token=token)
-        for r in page:
-            row: dict = {
-                "run_id": r.info.run_id,
-                "status": r.info.status,
-                "start_time": pd.to_datetime(r.info.start_time, unit="ms", utc=True),
-                "end_time": pd.to_datetime(r.info.end_time, unit="ms", utc=True),
-            }
-            row.update({f"params.{k}": v for k, v in r.data.params.items()})
-            row.update({f"tags.{k}": v for k, v in r.data.tags.items()})
-            row.update({f"metrics.{k}": v for k, v in r.data.metrics.items()})
-            rows.append(row)
-        token = page.token
-        if not token:
-            break
+    for r in tracking.search_runs(client, experiment_id):
+        row: dict = {
+            "run_id": r.info.run_id,
+            "status": r.info.status,
+            "start_time": pd.to_datetime(r.info.start_time, unit="ms", utc=True),
+            "end_time": pd.to_datetime(r.info.end_time, unit="ms", utc=True),
+        }
+        row.update({f"params.{k}": v for k, v in r.data.params.items()})
+        row.update({f"tags.{k}": v for k, v in r.data.tags.items()})
+        row.update({f"metrics.{k}": v for k, v in r.data.metrics.items()})
+        rows.append(row)
     df = pd.DataFrame(rows)
     for col in ("run_id", "status", "start_time", KIND, PARENT):
         if col not in df.columns:
@@ -166,19 +121,21 @@ def choose_parent(runs: pd.DataFrame, which: str) -> tuple[pd.Series | None, pd.
 
 def open_store(name: str, which: str = "latest", uri: str | None = None) -> Store:
     """The MLflow experiment ``name`` with the parent run ``which``; ConfigError if unknown."""
-    uri = uri or tracking_uri()
-    if uri.startswith("sqlite:///"):
-        path = Path(uri[len("sqlite:///") :].split("?", 1)[0])
+    uri = uri or tracking.tracking_uri()
+    path = tracking.sqlite_path(uri)
+    if path is not None:
         if not path.is_file():  # MLflow would silently create an empty store here
             raise ConfigError(
                 f"no MLflow store at {path} (set MLFLOW_TRACKING_URI or run from the project folder)"
             )
-    client = MlflowClient(uri)
-    exp = client.get_experiment_by_name(name)
-    if exp is None or exp.lifecycle_stage == "deleted":
-        known = sorted(e.name for e in client.search_experiments() if e.name != "Default")
+    client = tracking.client(uri)
+    exp = tracking.find_experiment(client, name)
+    if exp is None:
+        known = tracking.experiment_names(client)
         hint = f"; known: {', '.join(known)}" if known else "; the store has no experiments"
-        raise ConfigError(f"no MLflow experiment named {name!r} in {mask_uri(uri)}{hint}")
+        raise ConfigError(
+            f"no MLflow experiment named {name!r} in {tracking.mask_secrets(uri)}{hint}"
+        )
     runs = _search(client, exp.experiment_id)
     parent, kids, n_parents = choose_parent(runs, which)
     kids = kids.sort_values("start_time").reset_index(drop=True)
@@ -189,8 +146,3 @@ def open_store(name: str, which: str = "latest", uri: str | None = None) -> Stor
             " (choose another with --parent RUN_ID, or --parent all)"
         )
     return Store(uri, client, exp.experiment_id, name, parent, kids, n_parents, notes)
-
-
-def mask_uri(uri: str) -> str:
-    """``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``."""
-    return re.sub(r"(\w[\w+.-]*://[^:/@\s]*):[^@\s]*@", r"\1:***@", uri)

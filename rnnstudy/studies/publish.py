@@ -5,15 +5,12 @@ and the headline figures as parent metrics (``summary/<config>/<stat>``, ``summa
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Metric
-
+from rnnstudy import tracking
 from rnnstudy.studies.records import PointRecord
 from rnnstudy.studies.table import StudyTable, rate
-from rnnstudy.tracking import MAX_BATCH, clean_value
 
 
 def file_name(i: int, t: StudyTable) -> str:
@@ -39,11 +36,8 @@ def publish(c: Any, parent: str, tables: list[StudyTable], records: list[PointRe
             (d / file_name(i, t)).write_text(t.csv())
         (d / "summary.txt").write_text("\n\n".join(t.text() for t in tables) + "\n")
         (d / "summary.md").write_text("\n".join(t.markdown() for t in tables))
-        c.log_artifacts(parent, str(d))
-    ts = int(time.time() * 1000)
+        tracking.log_artifacts(c, parent, d)
     heads: dict[str, float] = overall(records)
     for t in tables:
         heads.update(t.headline)
-    metrics = [Metric(k, clean_value(v), ts, 0) for k, v in heads.items()]
-    for i in range(0, len(metrics), MAX_BATCH):
-        c.log_batch(parent, metrics=metrics[i : i + MAX_BATCH])
+    tracking.log_metrics(c, parent, heads)

@@ -7,15 +7,12 @@ whose earlier points ran in another process, is summarised exactly like one run 
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from mlflow.entities import Run
 
+from rnnstudy import tracking
 from rnnstudy.experiment import Point
 from rnnstudy.resume import HASH_TAG, finished_by_hash
 from rnnstudy.tasks import build_task
@@ -24,7 +21,7 @@ from rnnstudy.tasks import build_task
 @dataclass
 class PointRecord:
     point: Point
-    run: Run | None  # the FINISHED child run, else the latest failed one, else None
+    run: tracking.Run | None  # the FINISHED child run, else the latest failed one, else None
     client: Any = None
     _history: dict[str, list[tuple[int, float]]] = field(default_factory=dict, repr=False)
 
@@ -71,8 +68,8 @@ class PointRecord:
         if self.run is None or self.client is None:
             return []
         if key not in self._history:
-            hist = self.client.get_metric_history(self.run_id, key)
-            self._history[key] = sorted((m.step, m.value) for m in hist)
+            hist = tracking.metric_history(self.client, self.run_id, key)
+            self._history[key] = [(step, value) for step, value, _ in hist]
         return self._history[key]
 
     def first(self, key: str) -> float:
@@ -83,14 +80,7 @@ class PointRecord:
         """The ``gradtime/<layer>.npz`` artifact: norms (probe step x time step), steps, time."""
         if self.run is None or self.client is None:
             return None
-        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        with tempfile.TemporaryDirectory() as tmp:
-            try:
-                path = self.client.download_artifacts(self.run_id, f"gradtime/{layer}.npz", tmp)
-            except Exception:
-                return None
-            with np.load(Path(path)) as z:
-                return {k: z[k] for k in z.files}
+        return tracking.read_npz(self.client, self.run_id, f"gradtime/{layer}.npz")
 
 
 def collect(client: Any, exp_id: str, parent_id: str, points: list[Point]) -> list[PointRecord]:

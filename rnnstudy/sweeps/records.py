@@ -18,9 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from mlflow.entities import Metric
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from rnnstudy import tracking
@@ -30,17 +27,17 @@ from rnnstudy.sweeps.recovery import retried_from, retry_history
 from rnnstudy.sweeps.samplers import describe
 
 
-def ensure_experiment(c: MlflowClient, name: str) -> str:
+def ensure_experiment(c: tracking.Client, name: str) -> str:
     """``tracking.experiment_id``, safe when several workers create the experiment at once."""
     for _ in range(3):
         try:
             return tracking.experiment_id(c, name)
-        except MlflowException:
+        except tracking.MlflowException:
             time.sleep(0.5)  # another worker created it between our get and create
     return tracking.experiment_id(c, name)
 
 
-def start_parent(c: MlflowClient, plan: SweepPlan, storage_label: str) -> str:
+def start_parent(c: tracking.Client, plan: SweepPlan, storage_label: str) -> str:
     sampler, pruner = describe(plan.spec)
     params: dict[str, Any] = {
         "file": plan.file,
@@ -106,7 +103,7 @@ def _csv(rows: list[dict[str, Any]], header: list[str]) -> str:
 
 
 def finish_parent(
-    c: MlflowClient,
+    c: tracking.Client,
     parent: str,
     study: optuna.Study,
     plan: SweepPlan,
@@ -114,7 +111,6 @@ def finish_parent(
     ran_here: int,
     status: str = "FINISHED",
 ) -> None:
-    ts = int(time.time() * 1000)
     metrics = {f"sweep/{k}": float(v) for k, v in counts(study).items()}
     metrics["sweep/trials_this_run"] = float(ran_here)
     tags: dict[str, Any] = {"outcome": "finished" if status == "FINISHED" else "interrupted"}
@@ -133,14 +129,12 @@ def finish_parent(
     metrics.update(imps.metrics())
     if imps.notes:
         tags["importance_note"] = "; ".join(imps.notes)
-    items = [Metric(k, tracking.clean_value(v), ts, 0) for k, v in metrics.items()]
-    for i in range(0, len(items), tracking.MAX_BATCH):
-        c.log_batch(parent, metrics=items[i : i + tracking.MAX_BATCH])
+    tracking.log_metrics(c, parent, metrics)
     tracking.set_tags(c, parent, tags)
     with tempfile.TemporaryDirectory() as tmp:
         imp_rows = imps.rows()
         (Path(tmp) / "importances.csv").write_text(_csv(imp_rows, ["param", "fanova", "ped_anova"]))
         (Path(tmp) / "trials.csv").write_text(_csv(trial_rows(study), ["trial", "state", "value"]))
-        c.log_artifact(parent, str(Path(tmp) / "importances.csv"))
-        c.log_artifact(parent, str(Path(tmp) / "trials.csv"))
+        tracking.log_artifact(c, parent, Path(tmp) / "importances.csv")
+        tracking.log_artifact(c, parent, Path(tmp) / "trials.csv")
     c.set_terminated(parent, status)

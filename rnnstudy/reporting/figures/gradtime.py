@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rnnstudy.reporting.store import read_npz
+from rnnstudy import tracking
 
 LAYER = "l0"
 MAX_CONFIG_PANELS = 12
@@ -68,7 +68,7 @@ def _panels(data) -> Grid | None:
     grid = Grid(len(row_names), len(cols))
     for (row, cell), sub in runs.groupby(["_row", "cell"], sort=False):
         for _, run in sub.head(TRIES).iterrows():  # the first run that has the artifact
-            z = read_npz(data.store.client, run["run_id"], f"gradtime/{LAYER}.npz")
+            z = tracking.read_npz(data.store.client, run["run_id"], f"gradtime/{LAYER}.npz")
             if z is None or "norms" not in z or np.asarray(z["norms"]).ndim != 2:
                 continue
             steps = np.asarray(z.get("steps", np.arange(len(z["norms"]))))
