@@ -139,17 +139,23 @@ def _experiment(
     tracking.set_tags(c, parent, {"outcome": "finished" if not missing else f"{missing} failed"})
     c.set_terminated(parent, "FINISHED")
     if not args.no_report:
-        build_report(exp.name)
+        build_report(exp.name, parent)
     return 0
 
 
-def build_report(name: str) -> None:
-    """The HTML/PDF report of this experiment; a failure here never fails the experiment."""
+def build_report(name: str, parent: str) -> None:
+    """The HTML/PDF report of this invocation (its own parent run, not the latest one in the
+    experiment: a newer quick or sweep parent, or a ``--resume-from`` of an older one, would
+    otherwise put another invocation in the report). A failure here never fails the
+    experiment."""
     try:
         from rnnstudy.reporting.cli import add_report_parser, report_command
 
         ap = argparse.ArgumentParser(prog="rnnstudy")
         add_report_parser(ap.add_subparsers(dest="cmd"))
-        report_command(ap.parse_args(["report", name]))
+        report_command(ap.parse_args(["report", name, "--parent", parent]))
     except (Exception, SystemExit) as err:
-        print(f"report not built ({type(err).__name__}: {err}); try: rnnstudy report {name}")
+        print(
+            f"report not built ({type(err).__name__}: {err});"
+            f" try: rnnstudy report {name} --parent {parent}"
+        )

@@ -142,3 +142,69 @@ def test_tour_quick_records_the_contract(store):
         hist = c.get_metric_history(r.info.run_id, "grad/norm_preclip")
         assert len(hist) == 30  # every training step
     assert len(cells_tasks) == 9
+
+
+def _two_point_file(tmp_path: Path, name: str) -> Path:
+    f = tmp_path / f"{name}.yaml"
+    f.write_text(
+        yaml.safe_dump(
+            {
+                "name": name,
+                "base": {
+                    "task": {"name": "copy", "A": 4, "K": 2, "T": 4},
+                    "model": {"cell": "gru", "hidden_size": 4},
+                    "train": {"max_steps": 2, "batch_size": 4, "val_every": 2, "val_size": 8},
+                    "probe": {"every": 2},
+                },
+                "grid": {"seed": [0, 1]},
+                "profiles": {"full": {}, "quick": {"train.max_steps": 1, "grid": {"seed": [0]}}},
+            }
+        )
+    )
+    return f
+
+
+def test_defect7_report_is_built_for_its_own_invocation(store, tmp_path, capsys):
+    """After a newer parent run (a quick invocation) in the same experiment, resuming the
+    first invocation reports the first, not the latest parent by start time."""
+    f = _two_point_file(tmp_path, "inv")
+    common = ["--no-progress", "--jobs", "1"]
+    assert main(["experiment", str(f), *common, "--no-report"]) == 0
+    assert main(["experiment", str(f), "--profile", "quick", *common, "--no-report"]) == 0
+    parents = {
+        r.data.tags["profile"]: r.info.run_id
+        for r in _runs(store, "inv")
+        if "mlflow.parentRunId" not in r.data.tags
+    }
+    first, second = parents["full"], parents["quick"]
+    capsys.readouterr()
+    assert main(["experiment", str(f), "--resume-from", first, *common]) == 0
+    assert "report inv: 2 runs" in capsys.readouterr().out
+    html = (tmp_path / "reports" / "inv" / "index.html").read_text()
+    assert first in html and second not in html
+
+
+def test_logs_off_a_terminal_one_line_per_validation(store, tmp_path):
+    """Issue 14: with stderr not a TTY there are no progress-bar redraws, only one line per
+    validation per run (label, step, loss, the task metric), so a log stays small."""
+    from rnnstudy.config import load_experiment
+    from rnnstudy.experiment import expand
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "rnnstudy.cli", "experiment", str(TOUR), "--profile", "quick"]
+        + ["--jobs", "1", "--no-report"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    log = proc.stdout.decode()
+    assert proc.returncode == 0, log[-2000:]
+    assert "\r" not in log and "it/s" not in log
+    points = expand(load_experiment(TOUR), "quick")
+    for p in points:
+        lines = [ln for ln in log.splitlines() if ln.startswith(f"[{p.label}] step ")]
+        t = p.config.train
+        assert 1 <= len(lines) <= t.max_steps // t.val_every, (p.label, lines)
+        assert all("val/loss " in ln and "val/acc " in ln for ln in lines)
+    assert len(log.encode()) < 2000 * len(points) + 5000
