@@ -168,6 +168,16 @@ def count_pdf_pages(path: Path) -> int:
     return len(PdfReader(path).pages)
 
 
+def test_report_is_an_artifact_of_the_parent_it_reports(tiny):
+    c = tracking.client(tiny["uri"])
+    files = tracking.list_artifacts(c, tiny["parent"], "report")
+    assert sorted(files) == ["report/index.html", "report/report.pdf"]
+    logged = tracking.read_artifact_bytes(c, tiny["parent"], "report/index.html")
+    assert logged == tiny["report"].html.read_bytes()
+    exp = tracking.find_experiment(c, "tiny")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+
+
 def test_pdf_has_title_figure_and_table_pages(tiny):
     rep = tiny["report"]
     pages = count_pdf_pages(rep.pdf)

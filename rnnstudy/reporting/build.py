@@ -1,5 +1,6 @@
 """Build one report: MLflow store -> figures + tables -> ``<out>/<experiment>/index.html`` and
-``report.pdf``.
+``report.pdf``, both also logged to the parent run they report (artifacts ``report/index.html``,
+``report/report.pdf``: the MLflow UI shows the study's report on its parent run).
 
     MLFLOW_TRACKING_URI=sqlite:///mlflow.db python -c \\
         "from rnnstudy.reporting.build import build_report; print(build_report('tour'))"
@@ -12,9 +13,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rnnstudy import tracking
 from rnnstudy.reporting import data as data_mod
 from rnnstudy.reporting import figures, header, html, pdf, tables
 from rnnstudy.reporting.store import open_store
+
+REPORT_FOLDER = "report"  # artifact folder of the report on its parent run
 
 
 @dataclass
@@ -35,8 +39,14 @@ def safe_name(name: str) -> str:
 
 
 def build_report(
-    name: str, out: str | Path = "reports", parent: str = "latest", uri: str | None = None
+    name: str,
+    out: str | Path = "reports",
+    parent: str = "latest",
+    uri: str | None = None,
+    attach: bool = True,
 ) -> Report:
+    """Build the report of experiment ``name``'s parent run ``parent`` (latest | all | run id);
+    with ``attach``, log it to that parent run (not for ``all``, which pools several)."""
     t0 = time.perf_counter()
     secs: dict[str, float] = {}
 
@@ -60,6 +70,11 @@ def build_report(
     lap("html")
     pages = pdf.render(folder / "report.pdf", head, figs, tabs)
     lap("pdf")
+    if attach and store.parent is not None and parent != "all":
+        rid = str(store.parent["run_id"])
+        for f in ("index.html", "report.pdf"):
+            tracking.log_artifact(store.client, rid, folder / f, REPORT_FOLDER)
+        lap("attach")
     return Report(
         folder / "index.html",
         folder / "report.pdf",
