@@ -15,11 +15,14 @@ Bad input fails here, before any work starts, with one line naming the field::
 from __future__ import annotations
 
 import copy as _copy
+import math
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from rnnstudy import horizon
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -34,42 +37,186 @@ class _Strict(BaseModel):
 
 
 # ---------------------------------------------------------------- tasks (DESIGN §2)
+#
+# Each task config also carries the task's facts (DESIGN §2 tables), torch-free, so the report
+# reads them from a run's config without importing training code: ``metric`` (the validation
+# metric that decides "solved"), ``higher_is_better``, ``solved_threshold``, ``chance_metric``
+# (that metric at chance), ``memoryless_loss`` (the loss of the best predictor that ignores the
+# input history), ``has_distances`` and, for the core tasks, ``buckets()`` (memory horizon).
+# The torch Task classes (rnnstudy.tasks) read them from here.
 
 
-class CopyTask(_Strict):
+class _Facts(_Strict):
+    metric: ClassVar[str] = "val/acc"
+    higher_is_better: ClassVar[bool] = True
+    solved_threshold: ClassVar[float | None] = None  # None: no solved criterion (charlm)
+
+    @property
+    def has_distances(self) -> bool:
+        return False
+
+    @property
+    def chance_metric(self) -> float:
+        raise NotImplementedError
+
+    @property
+    def memoryless_loss(self) -> float:
+        raise NotImplementedError
+
+    def solved(self, metrics: dict[str, float]) -> bool:
+        """The solved criterion on validation metrics (``{"val/acc": 0.995}`` -> True)."""
+        if self.solved_threshold is None:
+            return False
+        v = metrics.get(self.metric, float("nan"))
+        return v >= self.solved_threshold if self.higher_is_better else v < self.solved_threshold
+
+
+class _Distances(_Facts):
+    """A core task (DESIGN §2.1): ``d`` is drawn per example from ``[d_min, d_max]``.
+
+    ``curriculum: grow`` trains on ``[d_min, d_start]`` first and widens the upper end by
+    ``grow_factor`` each time validation accuracy on the current range reaches the solved
+    threshold, up to ``d_max`` (rnnstudy.curriculum); validation always spans the whole range.
+    """
+
+    d_min: PositiveInt = 2
+    d_max: PositiveInt = 40
+    n_buckets: PositiveInt = 5
+    curriculum: Literal["none", "grow"] = "none"
+    d_start: PositiveInt | None = None  # grow: first upper end; None = min(d_max, d_min + 8)
+    grow_factor: Annotated[float, Field(gt=1)] = 1.5
+
+    @property
+    def has_distances(self) -> bool:
+        return True
+
+    @property
+    def start(self) -> int:
+        """The first upper end of the training range under ``curriculum: grow``."""
+        return min(self.d_max, self.d_start if self.d_start is not None else self.d_min + 8)
+
+    def buckets(self) -> list[tuple[int, int]]:
+        return horizon.buckets(self.d_min, self.d_max, self.n_buckets)
+
+    def _check_range(self, lowest: int, why: str) -> None:
+        if self.d_min < lowest:
+            raise ValueError(f"task.d_min must be >= {lowest} ({why}; got {self.d_min})")
+        if self.d_max < self.d_min:
+            raise ValueError(f"task.d_max must be >= d_min = {self.d_min} (got {self.d_max})")
+        if self.d_start is not None and not self.d_min <= self.d_start <= self.d_max:
+            raise ValueError(
+                f"task.d_start must lie in [d_min, d_max] = [{self.d_min}, {self.d_max}]"
+                f" (got {self.d_start})"
+            )
+
+
+class CopyTask(_Distances):
+    """``K`` symbols of ``A``, a gap, a delimiter, ``K`` recall steps; ``d = gap + K``.
+    ``T`` is the older fixed-gap form: ``T: 30`` means ``d_min = d_max = T + K``."""
+
     name: Literal["copy"] = "copy"
     A: Annotated[int, Field(ge=2)] = 8
-    K: PositiveInt = 10
-    T: PositiveInt = 50
+    K: PositiveInt = 3
+    T: PositiveInt | None = None
+    d_min: PositiveInt = 4
+    d_max: PositiveInt = 20
+    solved_threshold: ClassVar[float | None] = 0.99
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fixed_gap(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            T, K = data.get("T"), data.get("K", 3)
+            if isinstance(T, int) and isinstance(K, int) and T > 0 and K > 0:
+                data = {"d_min": T + K, "d_max": T + K, **data}
+        return data
+
+    @model_validator(mode="after")
+    def _ranges(self) -> CopyTask:
+        if self.T is not None and not self.d_min == self.d_max == self.T + self.K:
+            raise ValueError(
+                f"task.T is the fixed-gap form (d_min = d_max = T + K = {self.T + self.K});"
+                f" give either T or d_min/d_max (got d_min={self.d_min}, d_max={self.d_max})"
+            )
+        self._check_range(self.K + 1, "a gap of at least one step: d = gap + K")
+        return self
+
+    @property
+    def chance_metric(self) -> float:
+        return 1.0 / self.A
+
+    @property
+    def memoryless_loss(self) -> float:
+        """``K ln A`` per example over its ``K + d`` unpadded steps, pooled over the batch:
+        ``K ln(A) / (K + mean d)`` (the loss is the mean over every non-padding step)."""
+        return self.K * math.log(self.A) / (self.K + (self.d_min + self.d_max) / 2)
 
 
-class DelayedRecallTask(_Strict):
+class DelayedRecallTask(_Distances):
+    """``mode: cue`` (default): a cue, ``d - 1`` distractors, a recall marker; answer the cue.
+    ``mode: stream``: the older fixed-delay form (output the symbol seen ``D`` steps ago at
+    every step of a length-``L`` stream). A config that gives ``D`` or ``L`` and no ``mode``
+    is the stream form."""
+
     name: Literal["delayed_recall"] = "delayed_recall"
+    mode: Literal["cue", "stream"] = "cue"
     A: Annotated[int, Field(ge=2)] = 8
-    D: PositiveInt = 10
-    L: PositiveInt = 40
+    n_distractors: PositiveInt = 8
+    D: PositiveInt | None = None  # stream only: the delay (default 10)
+    L: PositiveInt | None = None  # stream only: the length (default 40)
+    d_min: PositiveInt = 2
+    d_max: PositiveInt = 40
+    solved_threshold: ClassVar[float | None] = 0.99
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stream_form(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        if "mode" not in data and ("D" in data or "L" in data):
+            data = {**data, "mode": "stream"}
+        if data.get("mode") == "stream":
+            data = {"D": 10, "L": 40, **data}
+        return data
 
     @model_validator(mode="after")
     def _length(self) -> DelayedRecallTask:
-        if self.L < 2 * self.D:
+        if self.mode == "cue":
+            if self.D is not None or self.L is not None:
+                raise ValueError("task.D and task.L are for mode: stream (cue uses d_min/d_max)")
+            self._check_range(1, "the cue comes at least one step before the recall")
+        elif self.L < 2 * self.D:
             raise ValueError(f"task.L must be >= 2*D = {2 * self.D} (got {self.L})")
         return self
 
+    @property
+    def has_distances(self) -> bool:
+        return self.mode == "cue"
 
-class QADistanceTask(_Strict):
+    @property
+    def chance_metric(self) -> float:
+        return 1.0 / self.A
+
+    @property
+    def memoryless_loss(self) -> float:
+        return math.log(self.A)
+
+
+class QADistanceTask(_Distances):
+    """Facts ``key value`` in filler, then a query marker and a key; answer its value."""
+
     name: Literal["qa_distance"] = "qa_distance"
     n_keys: Annotated[int, Field(ge=1)] = 8
     n_values: Annotated[int, Field(ge=2)] = 8
-    n_facts: PositiveInt = 1
+    n_facts: PositiveInt = 4
     n_filler: PositiveInt = 4
-    d_min: Annotated[int, Field(ge=2)] = 2
+    d_min: PositiveInt = 2
     d_max: PositiveInt = 50
-    n_buckets: PositiveInt = 5
+    solved_threshold: ClassVar[float | None] = 0.95
 
     @model_validator(mode="after")
     def _ranges(self) -> QADistanceTask:
-        if self.d_max < self.d_min:
-            raise ValueError(f"task.d_max must be >= d_min = {self.d_min} (got {self.d_max})")
+        self._check_range(2, "the queried value sits at least 2 steps before the query's key")
         if self.n_facts > self.n_keys:
             raise ValueError(
                 f"task.n_keys must be >= n_facts = {self.n_facts} so distractors have different"
@@ -77,28 +224,120 @@ class QADistanceTask(_Strict):
             )
         return self
 
+    @property
+    def chance_metric(self) -> float:
+        return 1.0 / self.n_values
 
-class AddingTask(_Strict):
+    @property
+    def memoryless_loss(self) -> float:
+        return math.log(self.n_values)
+
+
+# DESIGN §2.2 quotes "predicting 1 gives MSE ≈ 0.1767" (after Bai et al. 2018) and defines
+# solved as MSE < 1% of that figure; the exact constant-prediction optimum is Var(U1+U2) = 1/6.
+BAI_BASELINE_MSE = 0.1767
+
+
+class AddingTask(_Facts):
     name: Literal["adding"] = "adding"
     T: Annotated[int, Field(ge=2)] = 50
+    metric: ClassVar[str] = "val/mse"
+    higher_is_better: ClassVar[bool] = False
+    solved_threshold: ClassVar[float | None] = 0.01 * BAI_BASELINE_MSE
+
+    @property
+    def chance_metric(self) -> float:
+        return 1.0 / 6.0
+
+    @property
+    def memoryless_loss(self) -> float:
+        return 1.0 / 6.0
 
 
-class TemporalOrderTask(_Strict):
+class TemporalOrderTask(_Facts):
     name: Literal["temporal_order"] = "temporal_order"
     L: Annotated[int, Field(ge=10)] = 50
+    solved_threshold: ClassVar[float | None] = 0.99
+
+    @property
+    def chance_metric(self) -> float:
+        return 0.25
+
+    @property
+    def memoryless_loss(self) -> float:
+        return math.log(4)
 
 
-class CharLMTask(_Strict):
+class CopyBaiTask(_Facts):
+    """Copy memory in Bai et al. 2018's format (rnnstudy.tasks.copy_bai): the marker repeated
+    over the last ``K+1`` inputs, each digit fed as one scalar channel; length ``T + 2K``."""
+
+    name: Literal["copy_bai"] = "copy_bai"
+    T: PositiveInt = 1000
+    K: PositiveInt = 10
+    A: Annotated[int, Field(ge=2)] = 8
+    solved_threshold: ClassVar[float | None] = 0.99
+
+    @property
+    def chance_metric(self) -> float:
+        return 1.0 / self.A
+
+    @property
+    def memoryless_loss(self) -> float:
+        return self.K * math.log(self.A) / (self.T + 2 * self.K)
+
+
+HELLO_TEXT = "hello " * 50  # built-in toy text (min-char-rnn's "hello" example)
+
+
+class CharLMTask(_Facts):
     name: Literal["charlm"] = "charlm"
     path: str | None = None  # None = the built-in "hello" text
     seq_len: Annotated[int, Field(ge=2)] = 25
+    metric: ClassVar[str] = "val/bpc"
+    higher_is_better: ClassVar[bool] = False
+
+    def text(self) -> str:
+        """The training text (ValueError naming ``task.path`` if unreadable)."""
+        if self.path is None:
+            return HELLO_TEXT
+        p = Path(self.path)
+        if not p.is_file():
+            raise ValueError(f"task.path: no such text file: {self.path}")
+        try:
+            return p.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"task.path: {self.path} is not UTF-8 text ({err.reason})") from None
+
+    @property
+    def chance_metric(self) -> float:
+        return math.log2(len(set(self.text())))
+
+    @property
+    def memoryless_loss(self) -> float:
+        """Uniform over the vocabulary: ``ln V``."""
+        return math.log(len(set(self.text())))
 
 
 TaskConfig = Annotated[
-    CopyTask | DelayedRecallTask | QADistanceTask | AddingTask | TemporalOrderTask | CharLMTask,
+    CopyTask
+    | DelayedRecallTask
+    | QADistanceTask
+    | AddingTask
+    | TemporalOrderTask
+    | CharLMTask
+    | CopyBaiTask,
     Field(discriminator="name"),
 ]
-TASK_NAMES = ("copy", "delayed_recall", "qa_distance", "adding", "temporal_order", "charlm")
+TASK_NAMES = (
+    "copy",
+    "delayed_recall",
+    "qa_distance",
+    "adding",
+    "temporal_order",
+    "charlm",
+    "copy_bai",
+)
 
 
 # ---------------------------------------------------------------- model, training (DESIGN §3)
@@ -283,11 +522,24 @@ class ExperimentFile(_Strict):
     summary: dict[str, Any] = Field(default_factory=dict)  # study-specific (published numbers, …)
 
 
+def _yaml_error(path: str | Path, err: yaml.YAMLError) -> str:
+    """``FILE:LINE:COLUMN: problem`` (1-based) for a YAML syntax error, on one line."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    problem = getattr(err, "problem", None) or str(err)
+    context = getattr(err, "context", None)
+    text = f"{context}: {problem}" if context else problem
+    return f"{where}: invalid YAML: {' '.join(str(text).split())}"
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{path}: no such experiment file")
-    data = yaml.safe_load(p.read_text()) or {}
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(_yaml_error(path, err)) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return data

@@ -1,7 +1,7 @@
 """Losses and validation metrics from model outputs: pure functions, no Lightning.
 
 Classification: masked mean cross-entropy; accuracy over ``eval_mask`` (copy: the last K
-steps). qa_distance adds accuracy per distance bucket and the memory horizon. Regression
+steps). The core tasks add accuracy per distance bucket and the memory horizon. Regression
 (adding): MSE. charlm: bits per character.
 """
 
@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rnnstudy import horizon
 from rnnstudy.tasks import Batch, Task
 
 
@@ -39,14 +40,20 @@ def evaluate(task: Task, out: Tensor, batch: Batch) -> dict[str, float]:
     m["acc"] = float(correct.sum() / batch.eval_mask.sum().clamp(min=1))
     if task.metric == "val/bpc":
         m["bpc"] = loss / math.log(2)
-    if "distance" in batch.meta and hasattr(task, "buckets"):
-        dist = batch.meta["distance"]
-        per: dict[int, float] = {}
-        for lo, hi in task.buckets():
-            sel = (dist >= lo) & (dist <= hi)
-            if sel.any():
-                per[hi] = float(correct[sel].float().mean())
-        for hi, acc in per.items():
-            m[f"acc_by_distance/{hi}"] = acc
-        m["memory_horizon"] = float(task.memory_horizon(per))
+    if task.cfg.has_distances and "distance" in batch.meta:
+        m.update(by_distance(task, correct, batch))
+    return m
+
+
+def by_distance(task: Task, correct: Tensor, batch: Batch) -> dict[str, float]:
+    """``acc_by_distance/<upper edge>`` per bucket and ``memory_horizon`` (rnnstudy.horizon).
+    ``correct`` is (B,) for a many-to-one task, (B, L) masked by ``eval_mask`` for copy."""
+    right = correct.reshape(len(batch), -1).sum(1)
+    total = batch.eval_mask.reshape(len(batch), -1).sum(1)
+    edges = task.cfg.buckets()
+    per = horizon.accuracy_by_bucket(
+        batch.meta["distance"].cpu().numpy(), right.cpu().numpy(), total.cpu().numpy(), edges
+    )
+    m = {f"{horizon.BY_DISTANCE}{hi}": acc for hi, acc in per.items()}
+    m[horizon.HORIZON] = float(horizon.memory_horizon(per, [hi for _, hi in edges]).value)
     return m

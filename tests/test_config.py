@@ -46,5 +46,73 @@ def test_sets_are_typed():
 
 def test_flatten_uses_dots():
     flat = flatten(parse_run({"task": {"name": "copy", "T": 7}}).model_dump())
-    assert flat["task.T"] == 7 and flat["model.cell"] == "lstm" and flat["clip.mode"] == "norm"
+    assert (
+        flat["task.T"] == 7
+        and flat["task.d_min"] == flat["task.d_max"] == 10
+        and flat["model.cell"] == "lstm"
+        and flat["clip.mode"] == "norm"
+    )
     assert "seed" in flat and "optim.lr" in flat
+
+
+@pytest.mark.parametrize(
+    "text,line,col",
+    [
+        ("name: x\nbase:\n  task: {name: copy, A: 4\n  model: {cell: rnn}\n", 4, 8),
+        ("name: x\nbase:\n  grid: [1, 2\n", 4, 1),
+        ("name: x\n  bad: indent\n", 2, 6),
+    ],
+)
+def test_defect6_malformed_yaml_one_line_exit_2(tmp_path, store, capsys, text, line, col):
+    """A YAML syntax error used to print a traceback and exit 1."""
+    from pathlib import Path
+
+    from rnnstudy.cli import main
+
+    f = tmp_path / "bad.yaml"
+    f.write_text(text)
+    for cmd in ("run", "experiment", "sweep"):
+        assert main([cmd, str(f)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err
+        assert f"{f}:{line}:{col}: invalid YAML" in err
+    assert not Path(store.removeprefix("sqlite:///")).exists()  # nothing written to MLflow
+
+
+def test_task_facts_live_on_the_config():
+    """Each task's metric, threshold, chance and memoryless loss, torch-free (DESIGN §2)."""
+    import math
+
+    from rnnstudy import config as c
+
+    facts = [
+        (c.CopyTask(A=8, K=3, d_min=4, d_max=20), "val/acc", 0.99, 1 / 8, 3 * math.log(8) / 15),
+        (c.DelayedRecallTask(A=8), "val/acc", 0.99, 1 / 8, math.log(8)),
+        (c.QADistanceTask(n_values=5), "val/acc", 0.95, 1 / 5, math.log(5)),
+        (c.AddingTask(), "val/mse", 0.001767, 1 / 6, 1 / 6),
+        (c.TemporalOrderTask(), "val/acc", 0.99, 0.25, math.log(4)),
+        (c.CharLMTask(), "val/bpc", None, math.log2(5), math.log(5)),
+    ]
+    for cfg, metric, threshold, chance, loss in facts:
+        assert cfg.metric == metric
+        assert cfg.solved_threshold == (threshold and pytest.approx(threshold))
+        assert cfg.chance_metric == pytest.approx(chance, rel=1e-12)
+        assert cfg.memoryless_loss == pytest.approx(loss, rel=1e-12)
+    distances = [f[0].name for f in facts if f[0].has_distances]
+    assert distances == ["copy", "delayed_recall", "qa_distance"]
+    assert not c.DelayedRecallTask(D=3, L=8).has_distances
+    assert c.AddingTask().solved({"val/mse": 0.0017}) and not c.AddingTask().solved({})
+    assert not c.CharLMTask().solved({"val/bpc": 0.0})
+
+
+def test_core_task_ranges_checked():
+    bad = [
+        ({"name": "copy", "K": 3, "d_min": 3}, "task.d_min must be >= 4"),
+        ({"name": "delayed_recall", "d_min": 5, "d_max": 40, "d_start": 50}, "task.d_start"),
+        ({"name": "qa_distance", "grow_factor": 1.0}, "task.grow_factor"),
+        ({"name": "delayed_recall", "mode": "cue", "L": 30}, "mode: stream"),
+    ]
+    for task, needle in bad:
+        with pytest.raises(ConfigError, match=needle.replace(".", r"\.")):
+            parse_run({"task": task})
+    assert parse_run({"task": {"name": "copy", "T": 5, "K": 2}}).task.d_max == 7

@@ -13,6 +13,8 @@ from typing import ClassVar, Literal
 import torch
 from torch import Tensor
 
+from rnnstudy import config
+
 
 @dataclass
 class Batch:
@@ -24,7 +26,9 @@ class Batch:
     mask: same shape as ``y``; bool: which targets count in the loss.
     eval_mask: same shape as ``y``; bool: which targets count in accuracy (copy: the last K
           steps only; otherwise equal to ``mask``).
-    meta: per-example metadata, each a (B,) tensor (qa_distance: ``distance``).
+    meta: per-example metadata, each a (B,) or (B, k) tensor. The core tasks (copy,
+          delayed_recall, qa_distance) give ``distance`` (the d of DESIGN §2.1) and ``source``
+          (position, in the padded sequence, of the first input that must be remembered).
     """
 
     x: Tensor
@@ -54,6 +58,28 @@ class Batch:
             {k: v[start:stop] for k, v in self.meta.items()},
         )
 
+    def take(self, rows: list[int]) -> Batch:
+        """The examples at ``rows``, in that order."""
+        i = torch.tensor(rows, dtype=torch.long)
+        return Batch(
+            self.x[i],
+            self.y[i],
+            self.mask[i],
+            self.eval_mask[i],
+            {k: v[i] for k, v in self.meta.items()},
+        )
+
+    @staticmethod
+    def cat(batches: list[Batch]) -> Batch:
+        """Concatenate batches along the example axis."""
+        return Batch(
+            torch.cat([b.x for b in batches]),
+            torch.cat([b.y for b in batches]),
+            torch.cat([b.mask for b in batches]),
+            torch.cat([b.eval_mask for b in batches]),
+            {k: torch.cat([b.meta[k] for b in batches]) for k in batches[0].meta},
+        )
+
 
 class Task:
     """Base class. Subclasses set the class attributes and implement ``generate``."""
@@ -67,6 +93,10 @@ class Task:
     input_size: int
     output_size: int
     seq_len: int
+    cfg: config._Facts  # the task's config: its facts (metric, chance, threshold) live there
+    # training batches are filtered against the validation inputs (rnnstudy.data); off where
+    # the whole input space is tiny and shared on purpose (charlm's built-in text)
+    disjoint_validation: ClassVar[bool] = True
 
     def generate(self, seed: int, n: int) -> Batch:
         raise NotImplementedError
@@ -75,18 +105,22 @@ class Task:
         return torch.Generator().manual_seed(int(seed))
 
     @property
+    def solved_threshold(self) -> float | None:
+        return self.cfg.solved_threshold
+
+    @property
     def chance_loss(self) -> float:
         """Loss of the best predictor that ignores the input history (memoryless baseline)."""
-        raise NotImplementedError
+        return self.cfg.memoryless_loss
 
     @property
     def chance_metric(self) -> float:
         """Value of ``metric`` at chance (accuracy 1/A, MSE of predicting the mean, ...)."""
-        raise NotImplementedError
+        return self.cfg.chance_metric
 
     def solved(self, metrics: dict[str, float]) -> bool:
         """The task's "solved" criterion on validation metrics (DESIGN §2)."""
-        raise NotImplementedError
+        return self.cfg.solved(metrics)
 
 
 def one_hot(tokens: Tensor, size: int) -> Tensor:

@@ -1,45 +1,87 @@
-"""Delayed recall: output the symbol seen ``D`` steps ago (DESIGN §2)."""
+"""Delayed recall (Hochreiter & Schmidhuber 1997, exp. 2; DESIGN §2.1): one item under
+interference (``mode: cue``), or the older fixed-delay stream (``mode: stream``)."""
 
 from __future__ import annotations
-
-import math
 
 import torch
 
 from rnnstudy import config
-from rnnstudy.tasks.base import Batch, Task, one_hot
+from rnnstudy.tasks.base import Batch, one_hot
+from rnnstudy.tasks.distance import DistanceTask
 
 
-class DelayedRecall(Task):
-    """A stream of ``L`` random symbols in ``0..A-1``; at every step ``t >= D`` output the
-    symbol seen at ``t - D`` (synced many-to-many). Steps ``t < D`` have nothing to recall:
-    their target is ``0`` and ``mask`` is False there. ``input_size = output_size = A``.
+class DelayedRecall(DistanceTask):
+    """``mode: cue`` (default, many-to-one): a cue symbol, ``d-1`` distractors, a recall
+    marker; the target at the marker is the cue.
 
-    Worked example (``A=4, D=2, L=6``)::
+    Tokens: ``0`` = blank (padding), cues ``1..A``, distractors ``A+1..A+N``
+    (``N = n_distractors``, a separate alphabet), recall marker ``A+N+1``; so
+    ``input_size = A+N+2``. The target is the cue's index ``0..A-1`` (``output_size = A``).
+    Every example has length ``L = d_max + 1``; the cue sits at ``L-1-d``
+    (``meta['source']``), the marker at ``L-1``, with ``d`` drawn per example from
+    ``[d_min, d_max]`` (``meta['distance']``). Steps before the cue are blanks.
+
+    Worked example (``A=3, n_distractors=2, d_min=2, d_max=5``: cues ``1..3``, distractors
+    ``4, 5``, marker ``6``, ``L=6``), cue ``2`` at distance ``d=3``::
+
+        t      0  1  2  3  4  5
+        x      0  0  2  5  4  6
+        y      1                  (cue 2 is class 1; source = 2, distance = 5 - 2 = 3)
+
+    ``mask``/``eval_mask`` are all True, shape (B,): only the last step has a target, so the
+    padding never reaches the loss. Chance: the cue is uniform, accuracy ``1/A`` and
+    ``chance_loss = ln A``. Solved: ``val/acc >= 0.99``.
+
+    ``mode: stream`` (per step): a stream of ``L`` random symbols in ``0..A-1``; at every step
+    ``t >= D`` output the symbol seen at ``t-D``; ``t < D`` is masked (target stored as 0).
+    ``input_size = output_size = A``. Example (``A=4, D=2, L=6``)::
 
         t      0  1  2  3  4  5
         x      3  1  0  2  2  1
-        y      -  -  3  1  0  2      (- : masked, stored as 0)
+        y      -  -  3  1  0  2      (- : masked)
 
-    Chance: the next target is a fresh uniform symbol for a memoryless predictor, so
-    ``chance_loss = ln(A)`` and accuracy ``1/A``. Solved: ``val/acc >= 0.99``.
+    A memoryless predictor is at chance: ``ln A``, accuracy ``1/A`` (same as the cue form).
     """
 
     kind = "classification"
-    readout = "per_step"
     metric = "val/acc"
     higher_is_better = True
-    solved_threshold = 0.99
 
     def __init__(self, cfg: config.DelayedRecallTask) -> None:
-        if cfg.L <= cfg.D:
-            raise ValueError(f"task.L must be > D = {cfg.D} (got {cfg.L})")
         self.cfg = cfg
-        self.A, self.D = cfg.A, cfg.D
-        self.input_size = self.output_size = self.A
-        self.seq_len = cfg.L
+        self.mode = cfg.mode
+        self.A = cfg.A
+        self.d_min, self.d_max = cfg.d_min, cfg.d_max
+        if self.mode == "stream":
+            self.D = cfg.D
+            self.readout = "per_step"
+            self.input_size = self.output_size = self.A
+            self.seq_len = cfg.L
+        else:
+            self.n_distractors = cfg.n_distractors
+            self.marker = self.A + self.n_distractors + 1
+            self.readout = "last"
+            self.input_size = self.marker + 1
+            self.output_size = self.A
+            self.seq_len = self.d_max + 1
 
-    def generate(self, seed: int, n: int) -> Batch:
+    def generate(self, seed: int, n: int, d_range: tuple[int, int] | None = None) -> Batch:
+        if self.mode == "stream":
+            return self._stream(seed, n)
+        g = self.generator(seed)
+        A, L = self.A, self.seq_len
+        cue = torch.randint(0, A, (n,), generator=g)
+        d = self.draw_distances(g, n, d_range)
+        tokens = torch.randint(A + 1, A + self.n_distractors + 1, (n, L), generator=g)
+        source = L - 1 - d
+        tokens[torch.arange(L)[None, :] < source[:, None]] = 0
+        tokens[torch.arange(n), source] = cue + 1
+        tokens[:, L - 1] = self.marker
+        mask = torch.ones(n, dtype=torch.bool)
+        meta = {"distance": d, "source": source}
+        return Batch(one_hot(tokens, self.input_size), cue, mask, mask.clone(), meta)
+
+    def _stream(self, seed: int, n: int) -> Batch:
         g = self.generator(seed)
         D, L = self.D, self.seq_len
         tokens = torch.randint(0, self.A, (n, L), generator=g)
@@ -49,13 +91,7 @@ class DelayedRecall(Task):
         mask[:, D:] = True
         return Batch(one_hot(tokens, self.A), y, mask, mask.clone())
 
-    @property
-    def chance_loss(self) -> float:
-        return math.log(self.A)
-
-    @property
-    def chance_metric(self) -> float:
-        return 1.0 / self.A
-
-    def solved(self, metrics: dict[str, float]) -> bool:
-        return metrics.get(self.metric, float("nan")) >= self.solved_threshold
+    def buckets(self) -> list[tuple[int, int]]:
+        if self.mode == "stream":
+            return []
+        return super().buckets()

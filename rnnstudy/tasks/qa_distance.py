@@ -1,4 +1,4 @@
-"""Question-answer distance: recall a key's value from ``d`` steps back (DESIGN §2)."""
+"""Question-answer distance: recall a key's value from ``d`` steps back (DESIGN §2.1)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import torch
 from torch import Tensor
 
 from rnnstudy import config
-from rnnstudy.tasks.base import Batch, Task, one_hot
-
-HORIZON_ACC = 0.9  # a bucket counts towards the memory horizon at this accuracy
+from rnnstudy.tasks.base import Batch, one_hot
+from rnnstudy.tasks.distance import DistanceTask
 
 
 def _log_comb(n: Tensor, k: Tensor) -> Tensor:
@@ -37,81 +36,76 @@ def _choose_sorted(g: torch.Generator, limit: Tensor, count: Tensor, m: int, wid
     return picked.sort(dim=1).values
 
 
-class QADistance(Task):
-    """Filler with key->value facts in it; the sequence ends with a query marker and a key;
-    answer that key's value at the last step (many-to-one).
+class QADistance(DistanceTask):
+    """Filler with ``n_facts`` key->value facts in it; the sequence ends with a query marker and
+    a key; answer that key's value at the last step (many-to-one).
 
-    Vocabulary (``input_size = n_filler + n_keys + n_values + 1``):
-    filler ``[0, F)``, keys ``[F, F+K)``, values ``[F+K, F+K+V)``, query marker ``F+K+V``
-    (``F, K, V = n_filler, n_keys, n_values``). ``output_size = n_values``; the target is the
-    value *index* ``0..V-1``.
+    Vocabulary (``F, K, V = n_filler, n_keys, n_values``; ``input_size = F+K+V+2``): blank
+    ``0`` (padding), filler ``[1, 1+F)``, keys ``[1+F, 1+F+K)``, values ``[1+F+K, 1+F+K+V)``,
+    query marker ``1+F+K+V``. ``output_size = V``; the target is the value *index* ``0..V-1``.
 
-    Every example has length ``L = d_max + 2*n_facts + 2``. A fact is two consecutive steps,
-    key token then value token. Position ``L-2`` holds the query marker and ``L-1`` the queried
-    key. The distance ``d = (L-1) - (position of the queried fact's value)`` is drawn uniformly
-    per example from ``[d_min, d_max]`` (so ``d >= 2``) and returned as ``meta['distance']``.
-    The other ``n_facts-1`` facts are distractors with distinct keys different from the
-    queried key and random values, placed uniformly at random (all non-overlapping layouts
-    equally likely given ``d``) anywhere in ``[0, L-2)`` outside the queried fact, also between
-    the queried fact and the query. Every other step is random filler.
+    A fact is two consecutive steps, key token then value token. Every example has length
+    ``L = d_max + 2*n_facts``; position ``L-2`` holds the query marker and ``L-1`` the queried
+    key. The distance ``d`` (``meta['distance']``, drawn per example from ``[d_min, d_max]``)
+    is the number of steps from the queried fact's value to the query's key, so the queried
+    fact sits at ``L-2-d, L-1-d`` and ``meta['source'] = L-2-d`` (its key). The example fills
+    its last ``d + 2*n_facts`` steps: the ``n_facts-1`` distractor facts (distinct keys, other
+    than the queried key; random values) are placed uniformly at random (all non-overlapping
+    layouts equally likely given ``d``) in those steps outside the queried fact and the query,
+    before or after the queried fact; every other step there is random filler. The steps
+    before are blanks (padding).
 
-    Worked example (``F=2, K=3, V=3, n_facts=2, d_min=2, d_max=4``; so ``L=10``, keys
-    ``2,3,4``, values ``5,6,7``, marker ``8``), with queried key ``3`` (key #1) holding value
-    ``7`` (value #2) at distance 4, and a distractor fact ``4 -> 5``::
+    Worked example (``F=2, K=3, V=3, n_facts=2, d_min=2, d_max=5``; ``L=9``, filler ``1,2``,
+    keys ``3,4,5``, values ``6,7,8``, marker ``9``), queried key ``4`` (key #1) holding value
+    ``8`` (value #2) at distance ``d=4``, and a distractor fact ``5 -> 6``::
 
-        t      0  1  2  3  4  5  6  7  8  9
-        x      1  4  5  0  3  7  1  0  8  3
-                  ^^^^     ^^^^        ^  ^
-                  distr.   queried fact  marker, queried key
-        y      2                            (value index of 7; d = 9 - 5 = 4)
+        t      0  1  2  3  4  5  6  7  8
+        x      0  5  6  4  8  2  1  9  4
+                  ^^^^  ^^^^        ^  ^
+                  distr queried     marker, queried key
+        y      2        (value index of 8; source = 3, d = 8 - 4 = 4)
 
-    ``mask`` and ``eval_mask`` are all True, shape (B,).
+    ``mask`` and ``eval_mask`` are all True, shape (B,): only the last step has a target.
 
     Chance: the queried value is uniform, so ``chance_loss = ln(n_values)`` and accuracy
-    ``1/n_values``. Solved: ``val/acc >= 0.95`` over all distances. The report also groups
-    accuracy by distance bucket (``buckets()``) and states the memory horizon
-    (``memory_horizon``: the largest bucket upper edge with accuracy >= 0.9).
+    ``1/n_values``. Solved: ``val/acc >= 0.95`` over all distances.
     """
 
     kind = "classification"
     readout = "last"
     metric = "val/acc"
     higher_is_better = True
-    solved_threshold = 0.95
 
     def __init__(self, cfg: config.QADistanceTask) -> None:
-        if cfg.d_min < 2 or cfg.d_max < cfg.d_min:
-            raise ValueError(f"task: need 2 <= d_min <= d_max (got {cfg.d_min}, {cfg.d_max})")
-        if cfg.n_facts > cfg.n_keys:
-            raise ValueError(f"task.n_keys must be >= n_facts = {cfg.n_facts} (got {cfg.n_keys})")
         self.cfg = cfg
         self.n_filler, self.n_keys, self.n_values = cfg.n_filler, cfg.n_keys, cfg.n_values
         self.n_facts = cfg.n_facts
         self.d_min, self.d_max = cfg.d_min, cfg.d_max
-        self.n_buckets = cfg.n_buckets
-        self.key0 = self.n_filler
-        self.value0 = self.n_filler + self.n_keys
+        self.filler0 = 1
+        self.key0 = 1 + self.n_filler
+        self.value0 = self.key0 + self.n_keys
         self.query_marker = self.value0 + self.n_values
         self.input_size = self.query_marker + 1
         self.output_size = self.n_values
-        self.seq_len = self.d_max + 2 * self.n_facts + 2
+        self.seq_len = self.d_max + 2 * self.n_facts
 
-    def generate(self, seed: int, n: int) -> Batch:
+    def generate(self, seed: int, n: int, d_range: tuple[int, int] | None = None) -> Batch:
         g = self.generator(seed)
         L, P = self.seq_len, self.n_facts
         m = P - 1  # distractors
-        tokens = torch.randint(0, self.n_filler, (n, L), generator=g)
-        d = torch.randint(self.d_min, self.d_max + 1, (n,), generator=g)
+        tokens = torch.randint(self.filler0, self.filler0 + self.n_filler, (n, L), generator=g)
+        d = self.draw_distances(g, n, d_range)
+        begin = L - d - 2 * P  # first step of the example; blanks before
         q_start = L - 2 - d  # queried key position; its value sits at L-1-d
         keys = torch.rand(n, self.n_keys, generator=g).argsort(dim=1)[:, :P]  # [0] is queried
         values = torch.randint(0, self.n_values, (n, P), generator=g)
 
         starts = q_start[:, None]
         if m > 0:
-            # Cells [0, q_start) on the left, [q_start+2, L-2) (d-2 cells) on the right.
-            # Placing p pairs among c cells <-> choosing p of c-p slots (pair j at slot_j + j),
-            # so r pairs go left with weight C(a-r, r) * C(b-(m-r), m-r).
-            a, b = q_start, d - 2
+            # Cells [begin, q_start) on the left (2m of them), [q_start+2, L-2) (d-2 cells) on
+            # the right. Placing p pairs among c cells <-> choosing p of c-p slots (pair j at
+            # slot_j + j), so r pairs go left with weight C(a-r, r) * C(b-(m-r), m-r).
+            a, b = q_start - begin, d - 2
             r_all = torch.arange(m + 1)
             logw = _log_comb(a[:, None] - r_all, r_all.expand(n, -1)) + _log_comb(
                 b[:, None] - (m - r_all), (m - r_all).expand(n, -1)
@@ -119,69 +113,19 @@ class QADistance(Task):
             w = (logw - logw.max(dim=1, keepdim=True).values).exp()
             r = torch.multinomial(w, 1, generator=g)[:, 0]
             j = torch.arange(m)
-            left = _choose_sorted(g, a - r, r, m, L) + j
+            left = _choose_sorted(g, a - r, r, m, L) + j + begin[:, None]
             right = _choose_sorted(g, b - (m - r), m - r, m, L) + j + (q_start + 2)[:, None]
             left = torch.where(j < r[:, None], left, torch.full_like(left, 10 * L))
             right = torch.where(j < (m - r)[:, None], right, torch.full_like(right, 10 * L))
             distractors = torch.cat([left, right], dim=1).sort(dim=1).values[:, :m]
             starts = torch.cat([starts, distractors], dim=1)
 
+        tokens[torch.arange(L)[None, :] < begin[:, None]] = 0
         tokens.scatter_(1, starts, self.key0 + keys)
         tokens.scatter_(1, starts + 1, self.value0 + values)
         tokens[:, L - 2] = self.query_marker
         tokens[:, L - 1] = self.key0 + keys[:, 0]
         y = values[:, 0].clone()
         mask = torch.ones(n, dtype=torch.bool)
-        return Batch(one_hot(tokens, self.input_size), y, mask, mask.clone(), {"distance": d})
-
-    # ------------------------------------------------------------ distance buckets
-
-    def buckets(self) -> list[tuple[int, int]]:
-        """Contiguous inclusive integer ranges ``(lo, hi)`` covering ``[d_min, d_max]``:
-        ``n_buckets`` of them as equal in size as possible (fewer if the range is shorter)."""
-        span = self.d_max - self.d_min + 1
-        k = min(self.n_buckets, span)
-        base, extra = divmod(span, k)
-        out, lo = [], self.d_min
-        for i in range(k):
-            hi = lo + base + (1 if i < extra else 0) - 1
-            out.append((lo, hi))
-            lo = hi + 1
-        return out
-
-    def bucket_edges(self, distance: Tensor) -> Tensor:
-        """The upper edge of each distance's bucket, same shape as ``distance``."""
-        uppers = torch.tensor([hi for _, hi in self.buckets()], device=distance.device)
-        return uppers[torch.bucketize(distance, uppers)]
-
-    def accuracy_by_bucket(self, correct: Tensor, distance: Tensor) -> dict[int, float]:
-        """Accuracy per bucket, keyed by the bucket's upper edge (empty buckets left out)."""
-        edges = self.bucket_edges(distance)
-        out: dict[int, float] = {}
-        for _, hi in self.buckets():
-            sel = edges == hi
-            if bool(sel.any()):
-                out[hi] = float(correct[sel].float().mean())
-        return out
-
-    @staticmethod
-    def memory_horizon(acc_by_bucket: dict[int, float], threshold: float = HORIZON_ACC) -> int:
-        """The largest bucket upper edge whose accuracy is >= ``threshold`` (0 if none).
-
-        Not required to be contiguous from the shortest bucket: ``{10: 0.5, 20: 0.95}`` -> 20.
-        """
-        ok = [int(edge) for edge, acc in acc_by_bucket.items() if acc >= threshold]
-        return max(ok, default=0)
-
-    # ------------------------------------------------------------ baselines, criterion
-
-    @property
-    def chance_loss(self) -> float:
-        return math.log(self.n_values)
-
-    @property
-    def chance_metric(self) -> float:
-        return 1.0 / self.n_values
-
-    def solved(self, metrics: dict[str, float]) -> bool:
-        return metrics.get(self.metric, float("nan")) >= self.solved_threshold
+        meta = {"distance": d, "source": q_start}
+        return Batch(one_hot(tokens, self.input_size), y, mask, mask.clone(), meta)
