@@ -117,6 +117,7 @@ class SequenceModule(pl.LightningModule):
         self._state: list | None = None
         self._done_to = 0  # windows[:_done_to] of the current sequence have been run
         self._probe_due = False
+        self._ran: list[Window] = []  # the windows of this sequence run so far (values only)
 
     def inputs(self, batch: Batch) -> Tensor:
         """``batch.x`` on the model's device and in its dtype (float64 under precision 64)."""
@@ -170,18 +171,24 @@ class SequenceModule(pl.LightningModule):
         todo = update_windows(batch, self.cfg.train.tbptt, self.task.readout)
         if self._update == 0:
             self._state, self._done_to, self._probe_due = None, 0, False
+            self._ran = []
         j = todo[self._update]
         last = self._update == len(todo) - 1
         self._update = 0 if last else self._update + 1
         with torch.no_grad():
             for a, b in spans[self._done_to : j]:
-                self._state = self.model(x[:, a:b], self._state).state
-        # a probe asked for anywhere in this sequence looks at its last update window
+                fwd = self.model(x[:, a:b], self._state)
+                self._ran.append(_ran_window(a, fwd, self._state))
+                self._state = fwd.state
+        # a probe asked for anywhere in this sequence looks at its last update
         self._probe_due = self._probe_due or self.capture
         self.capture = last and self._probe_due
         self.captured = []
+        if self.capture:  # the windows before it, which this update's gradient cannot reach
+            self.captured = list(self._ran)
         a, b = spans[j]
         fwd = self._window(x, a, b, self._state, self.capture)
+        self._ran.append(_ran_window(a, fwd, self._state))
         self._state, self._done_to = detach_state(fwd.state), j + 1
         if self.task.readout == "last":
             count = batch.mask.sum()
@@ -266,6 +273,13 @@ class SequenceModule(pl.LightningModule):
         out = self.model(self.inputs(batch)).out
         self.train(was)
         return {f"val/{k}": v for k, v in evaluate(self.task, out, batch.to(self.device)).items()}
+
+
+def _ran_window(start: int, fwd, state0: list | None) -> Window:
+    """A window as the gradient-time probe reads it, values only and no gradient reaching it
+    (the windows before a per-window update: its gradient stops at their boundary)."""
+    det = [t.detach() for t in fwd.layers]
+    return Window(start, [t.detach() for t in fwd.inputs], det, state0, [None] * len(det))
 
 
 def _store(slots: list, i: int):

@@ -2,11 +2,12 @@
 
 import copy
 
+import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
 
-from rnnstudy.data import TRAIN, derive_seed
+from rnnstudy.data import TaskData
 from rnnstudy.instruments.gradtime import layer_grads, reduce_norms
 from rnnstudy.metrics import loss_sum
 from rnnstudy.module import SequenceModule, windows
@@ -167,8 +168,11 @@ def _hand_loop(model, task, cfg, sequences):
     that holds a loss term, on that window's mean loss."""
     opt = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr)
     k, updates = cfg.train.tbptt, 0
-    for i in range(sequences):
-        batch = task.generate(derive_seed(cfg.seed, TRAIN, i), cfg.train.batch_size)
+    stream = iter(
+        TaskData(task, cfg.seed, cfg.train.batch_size, cfg.train.val_size).train_dataloader()
+    )
+    for _ in range(sequences):
+        batch = next(stream)  # the run's training batches, in order
         x, L, state = batch.x.double(), batch.x.shape[1], None
         for a in range(L - k * ((L + k - 1) // k), L, k):  # windows ending at L
             a0, b = max(a, 0), a + k
@@ -252,3 +256,28 @@ def test_per_window_many_to_one_takes_one_update_per_sequence():
     assert _hand_loop(start, task, cfg, sequences=2) == 2
     for p, q in zip(module.model.parameters(), start.parameters(), strict=True):
         torch.testing.assert_close(p, q, rtol=1e-9, atol=1e-12)
+
+
+def test_per_window_run_records_full_length_gradient_rows(store):
+    """A per_window run with probes finishes; every probe row spans the whole sequence (the
+    windows before the probed update carry zero gradient)."""
+    from mlflow.tracking import MlflowClient
+
+    from rnnstudy.runner import run_one
+
+    qa = {"name": "qa_distance", "n_keys": 4, "n_values": 4, "n_facts": 2, "n_filler": 2}
+    for task_cfg in [{"name": "copy", "A": 3, "K": 2, "T": 7}, {**qa, "d_min": 2, "d_max": 12}]:
+        cfg = tiny(
+            task=task_cfg,
+            train__tbptt=4,
+            train__tbptt_mode="per_window",
+            train__max_steps=7,
+            probe__every=3,
+        )
+        res = run_one(cfg, experiment="pw", progress=False)
+        c = MlflowClient(store)
+        assert c.get_run(res.run_id).info.status == "FINISHED"
+        z = np.load(c.download_artifacts(res.run_id, "gradtime/l0.npz"))
+        L = build_task(cfg.task).generate(0, 1).x.shape[1]
+        assert z["norms"].shape[1] == L and len(z["steps"]) >= 2
+        assert np.all(z["norms"][:, : L - 4] == 0) and np.all(z["norms"][:, -1] > 0)
