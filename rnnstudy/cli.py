@@ -1,7 +1,8 @@
 """rnnstudy command line.
 
     rnnstudy run FILE [--set a.b=v ...] [--profile quick]      one run (the file's base config)
-    rnnstudy experiment FILE [--set ...] [--profile quick]     the grid: parent run + child per point
+    rnnstudy experiment FILE [--set ...] [--profile quick]     the grid: parent run + child per point,
+                                                               --jobs N processes (default: cores)
     rnnstudy sweep FILE [--storage URL] [--n-trials N]          Optuna study over the file's sweep:
     rnnstudy report EXPERIMENT [--out reports/]                 HTML + PDF report from the MLflow store
     rnnstudy ui [--port 5000]                                  MLflow UI on 127.0.0.1 over the store
@@ -17,6 +18,7 @@ import subprocess
 import sys
 
 from rnnstudy.config import ConfigError
+from rnnstudy.parallel import cores
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -32,7 +34,13 @@ def parser() -> argparse.ArgumentParser:
     _common(sub.add_parser("run", help="train one configuration"))
     e = sub.add_parser("experiment", help="run an experiment file's grid")
     _common(e)
-    e.add_argument("--jobs", type=int, default=1, help="grid points in parallel processes")
+    e.add_argument(
+        "--jobs",
+        type=int,
+        default=cores(),
+        help=f"grid points in parallel worker processes (default: the cores, {cores()});"
+        " 1 runs them in this process",
+    )
     e.add_argument("--resume", action="store_true", help="skip points already finished")
     e.add_argument("--resume-from", default=None, metavar="RUN_ID", help="parent run to resume")
     e.add_argument("--no-report", action="store_true", help="do not build the report at the end")

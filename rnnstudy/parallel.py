@@ -1,14 +1,21 @@
 """Run an experiment's grid points, one after another or in N worker processes.
 
-    rnnstudy experiment experiments/clip_ablation.yaml --jobs 2
+    rnnstudy experiment experiments/clip_ablation.yaml             # --jobs = cores() by default
+    rnnstudy experiment experiments/clip_ablation.yaml --jobs 1    # in this process
 
 Each point is handed to exactly one call of ``run_one`` (the single training loop) with the
-parent run id, in this process (``jobs=1``) or in a process pool (``jobs>1``, ``spawn`` context:
-no forked torch/SQLite state). Workers start with ``max(1, cores // jobs)`` torch threads
-(``run_one`` then applies ``train.threads``, default 1: keep it <= cores // jobs) and a
-retrying MLflow client (``rnnstudy.mlflow_retry``) so that concurrent writers to one SQLite
-store wait for each other instead of losing a run. A point that raises is reported as failed;
-the experiment goes on. For many machines, use an MLflow tracking server instead (DESIGN §5).
+parent run id, in this process (``jobs=1``, or a single point) or in a pool of ``min(jobs,
+points)`` worker processes (``spawn`` context: no forked torch/SQLite state). The pool's
+workers are reused from point to point, so importing torch and Lightning is paid once per
+worker, at its start (``_init_worker``), while the other workers import too. Workers start with
+``max(1, cores // jobs)`` torch threads (one each when ``jobs = cores``; ``run_one`` then applies
+``train.threads``, default 1) and a retrying MLflow client (``rnnstudy.mlflow_retry``) so that
+concurrent writers to one SQLite store wait for each other instead of losing a run. A point
+that raises is reported as failed; the experiment goes on. For many machines, use an MLflow
+tracking server instead (DESIGN §5).
+
+This module imports neither torch nor the training code at import time (the CLI reads
+``cores()`` to show the default).
 """
 
 from __future__ import annotations
@@ -20,10 +27,10 @@ import warnings
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rnnstudy.config import parse_run
-from rnnstudy.experiment import Point
+if TYPE_CHECKING:
+    from rnnstudy.experiment import Point
 
 
 @dataclass
@@ -41,6 +48,7 @@ Report = Callable[[int, int, PointDone], None]
 
 
 def cores() -> int:
+    """CPU cores this process may run on (the default of ``--jobs``)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -60,6 +68,7 @@ def _init_worker(threads: int) -> None:
     os.environ.setdefault("MPLBACKEND", "agg")
     warnings.filterwarnings("ignore")
     mlflow_retry.install()
+    import rnnstudy.runner  # noqa: F401  (the import cost, once per worker, at its start)
 
 
 def run_point(
@@ -71,6 +80,7 @@ def run_point(
     progress: bool = False,
 ) -> PointDone:
     """Train one point (in whichever process this runs); never raises for a failed run."""
+    from rnnstudy.config import parse_run
     from rnnstudy.runner import run_one
 
     t0 = time.perf_counter()

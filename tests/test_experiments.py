@@ -59,7 +59,8 @@ def test_profiles(path: Path) -> None:
 def test_quick_profile_end_to_end(path: Path, store: str) -> None:
     exp = load_experiment(path)
     points = expand(exp, "quick")
-    rc = main(["experiment", str(path), "--profile", "quick", "--no-progress", "--no-report"])
+    args = ["--profile", "quick", "--jobs", "1", "--no-progress", "--no-report"]
+    rc = main(["experiment", str(path), *args])
     assert rc == 0
     c = MlflowClient(store)
     eid = c.get_experiment_by_name(exp.name).experiment_id

@@ -1,8 +1,9 @@
-"""``rnnstudy experiment --jobs 2`` and ``--resume`` on a 6-point experiment, against MLflow.
+"""``rnnstudy experiment`` in worker processes and ``--resume`` on a 6-point experiment.
 
     .venv/bin/pytest -q tests/test_parallel_resume.py
 
-1. ``--jobs 2``: 6 FINISHED child runs under one parent, none lost, none duplicated.
+1. No ``--jobs`` (one worker per core): 6 FINISHED child runs under one parent, none lost,
+   none duplicated; the per-point lines and the summary printed.
 2. Kill the experiment process (SIGKILL) once 2 of its 6 points are FINISHED in MLflow, then
    re-run with ``--resume``: 6 FINISHED child runs in all, the finished ones not repeated, the
    child that was cut off marked KILLED, and the same parent run FINISHED.
@@ -20,6 +21,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from rnnstudy.cli import main
+from rnnstudy.parallel import cores
 
 SIX_POINTS = """\
 name: {name}
@@ -72,10 +74,20 @@ def finished(kids: list) -> list:
     return [r for r in kids if r.info.status == "FINISHED"]
 
 
-def test_jobs_2_six_points(tmp_path: Path, store: str) -> None:
+def test_default_jobs_is_the_cores_six_points(tmp_path: Path, store: str, capfd) -> None:
+    """No --jobs: one worker process per core (issue 16), reused across points; the per-point
+    lines and the summary are still printed, and the workers' validation lines reach stderr."""
     path = write(tmp_path, "six_parallel", steps=20)
-    rc = main(["experiment", str(path), "--jobs", "2", "--no-progress", "--no-report"])
+    rc = main(["experiment", str(path), "--no-progress", "--no-report"])
     assert rc == 0
+    out, err = capfd.readouterr()
+    assert f"(--jobs {cores()})" in out
+    assert (
+        sum(line.startswith(tuple(f"[{i}/6] " for i in range(1, 7))) for line in out.splitlines())
+        == 6
+    )
+    assert "Per point" in out
+    assert "step 20" in err
     c = MlflowClient(store)
     pid, kids = parent_and_children(c, "six_parallel")
     done = finished(kids)
@@ -88,7 +100,7 @@ def test_jobs_2_six_points(tmp_path: Path, store: str) -> None:
 
 def test_kill_after_two_then_resume(tmp_path: Path, store: str) -> None:
     path = write(tmp_path, "six_resume", steps=60)
-    cmd = [sys.executable, "-m", "rnnstudy.cli", "experiment", str(path)]
+    cmd = [sys.executable, "-m", "rnnstudy.cli", "experiment", str(path), "--jobs", "1"]
     proc = subprocess.Popen(
         [*cmd, "--no-progress", "--no-report"],
         env=os.environ.copy(),
@@ -113,7 +125,7 @@ def test_kill_after_two_then_resume(tmp_path: Path, store: str) -> None:
     assert 2 <= len(before) < 6, f"{len(before)} points finished before the kill"
     print(f"killed with {len(before)} of 6 points finished")
 
-    rc = main(["experiment", str(path), "--resume", "--no-progress", "--no-report"])
+    rc = main(["experiment", str(path), "--resume", "--jobs", "1", "--no-progress", "--no-report"])
     assert rc == 0
     pid2, kids = parent_and_children(c, "six_resume")
     assert pid2 == pid  # the same parent run, resumed
