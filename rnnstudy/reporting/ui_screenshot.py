@@ -1,0 +1,143 @@
+"""Screenshot of the MLflow UI comparing the cells, for ``docs/`` (a real ``mlflow ui`` in
+headless Chromium, driven the way README tells a person to do it by hand).
+
+    python -m rnnstudy.reporting.ui_screenshot --experiment tour --task delayed_recall \\
+        --out docs/ui-compare.png            # store: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db
+
+Steps, as in README: open the experiment in the "Model training" view
+(``?workflowType=machine_learning``), filter the runs to one task (``tags.task = '…'``),
+expand the parent run, group the runs by ``cell``, switch to the chart view and search the
+charts for ``val/acc`` (validation accuracy over training, one line per cell, seeds pooled into
+a band).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from rnnstudy import tracking
+from rnnstudy.reporting.cdp import Browser, free_port
+
+ASSISTANT_CLOSE = '[data-component-id="mlflow.assistant.chat_panel.close"]'
+EXPAND_PARENT = (
+    '[data-component-id="codegen_mlflow_app_src_experiment-tracking_components_experiment-page'
+    '_components_runs_cells_runnamecellrenderer.tsx_46"]'
+)
+GROUP_BY = '[data-testid="column-selection-dropdown"]'
+CHART_SEARCH = 'input[placeholder="Search metric charts"]'
+
+
+def start_ui(uri: str, port: int) -> subprocess.Popen:
+    """``mlflow ui`` on 127.0.0.1:``port`` over ``uri``; returns once it answers."""
+    mlflow = Path(sys.executable).with_name("mlflow")
+    proc = subprocess.Popen(
+        [str(mlflow), "ui", "--host", "127.0.0.1", "--port", str(port)]
+        + ["--backend-store-uri", uri, "--workers", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its server workers are stopped with it (stop_ui)
+    )
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"mlflow ui exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5):
+                return proc
+        except OSError:
+            time.sleep(1)
+    stop_ui(proc)
+    raise TimeoutError("mlflow ui did not answer in 180 s")
+
+
+def stop_ui(proc: subprocess.Popen) -> None:
+    """Stop ``mlflow ui`` and the server processes it started (its own process group)."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def compare_url(base: str, exp_id: str, task: str | None) -> str:
+    q = {"workflowType": "machine_learning", "compareRunsMode": "CHART"}
+    if task:
+        q["searchFilter"] = f"tags.task = '{task}'"
+    return f"{base}/#/experiments/{exp_id}/runs?{urllib.parse.urlencode(q)}"
+
+
+def escape(b: Browser) -> None:
+    for kind in ("keyDown", "keyUp"):
+        b.call(
+            "Input.dispatchKeyEvent",
+            {"type": kind, "key": "Escape", "code": "Escape", "windowsVirtualKeyCode": 27},
+        )
+
+
+def shoot(
+    base: str, exp_id: str, out: Path, task: str | None, group_by: list[str], charts: str
+) -> None:
+    with Browser(1600, 1000) as b:
+        b.goto(compare_url(base, exp_id, task), settle=4)
+        if b.center(ASSISTANT_CLOSE):
+            b.click(ASSISTANT_CLOSE)
+        if b.center(EXPAND_PARENT):
+            b.click(EXPAND_PARENT)
+            b.sleep(1)
+        for tag in group_by:
+            if b.center("[role=menuitemcheckbox]", tag) is None:
+                b.click(GROUP_BY)
+            b.click("[role=menuitemcheckbox]", tag)
+            b.sleep(0.5)
+        escape(b)
+        b.click(CHART_SEARCH)
+        b.type(charts)
+        b.sleep(4)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(b.screenshot())
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--experiment", default="tour")
+    ap.add_argument("--task", default=None, help="show only this task's runs")
+    ap.add_argument("--group-by", nargs="*", default=["cell"], help="tags to group runs by")
+    ap.add_argument("--charts", default="val/acc", help="text typed in the chart search box")
+    ap.add_argument("--out", type=Path, default=Path("docs/ui-compare.png"))
+    ap.add_argument("--uri", default=None, help="tracking URI (default: the project's)")
+    args = ap.parse_args(argv)
+    uri = args.uri or tracking.tracking_uri()
+    exp = tracking.find_experiment(tracking.client(uri), args.experiment)
+    if exp is None:
+        print(f"no experiment {args.experiment!r} in {tracking.mask_secrets(uri)}", file=sys.stderr)
+        return 2
+    port = free_port()
+    ui = start_ui(uri, port)
+    try:
+        shoot(
+            f"http://127.0.0.1:{port}",
+            exp.experiment_id,
+            args.out,
+            args.task,
+            args.group_by,
+            args.charts,
+        )
+    finally:
+        stop_ui(ui)
+    print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
