@@ -28,7 +28,9 @@ class Adding(Task):
         y        0.77 + 0.42 = 1.19
 
     ``x`` is (B, T, 2) float32, ``y`` is (B,) float32, ``mask``/``eval_mask`` all True (B,).
-    ``meta['positions']`` is (B, 2) long: the two marked positions, in increasing order.
+    ``meta['positions']`` is (B, 2) long: the two marked positions, in increasing order;
+    ``meta['source']`` is (B,) long: the first marked position (the first informative input,
+    read by the gradient summaries). In the example: positions ``[1, 4]``, source ``1``.
 
     Chance: always predicting the mean 1.0 gives ``E[(U1+U2-1)^2] = 1/6 ≈ 0.1667`` (DESIGN
     quotes ≈ 0.1767 after Bai et al.). Solved: ``val/mse < 0.01 * 0.1767``.
@@ -62,7 +64,8 @@ class Adding(Task):
         y = values.gather(1, positions).sum(dim=1)
         x = torch.stack([values, marks], dim=2)
         mask = torch.ones(n, dtype=torch.bool)
-        return Batch(x, y, mask, mask.clone(), {"positions": positions})
+        meta = {"positions": positions, "source": positions[:, 0].clone()}
+        return Batch(x, y, mask, mask.clone(), meta)
 
     @property
     def chance_loss(self) -> float:

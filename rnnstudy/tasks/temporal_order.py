@@ -25,7 +25,8 @@ class TemporalOrder(Task):
         y      BA = 2
 
     ``y`` is (B,) long; ``mask``/``eval_mask`` all True (B,); ``meta['positions']`` is (B, 2)
-    long, the two relevant positions.
+    long, the two relevant positions; ``meta['source']`` is (B,) long, the first relevant
+    position (the first informative input, read by the gradient summaries): ``1`` above.
 
     Chance: accuracy 0.25, ``chance_loss = ln 4``. Solved: fewer than 1% misclassified,
     i.e. ``val/acc >= 0.99`` (Pascanu et al. test on 10,000 fresh sequences).
@@ -61,7 +62,8 @@ class TemporalOrder(Task):
         tokens.scatter_(1, positions, torch.stack([s1, s2], dim=1))
         y = 2 * s1 + s2
         mask = torch.ones(n, dtype=torch.bool)
-        return Batch(one_hot(tokens, 6), y, mask, mask.clone(), {"positions": positions})
+        meta = {"positions": positions, "source": p1.clone()}
+        return Batch(one_hot(tokens, 6), y, mask, mask.clone(), meta)
 
     @property
     def chance_loss(self) -> float:

@@ -1,0 +1,122 @@
+"""Reproductions (DESIGN §8): every file in experiments/repro/ runs its quick profile, carries a
+setup card and records ``repro=<paper>`` in MLflow; the data formats the cards rely on."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+from rnnstudy.cli import main
+from rnnstudy.config import load_experiment, parse_run
+from rnnstudy.experiment import expand
+from rnnstudy.tasks import build_task
+
+ROOT = Path(__file__).resolve().parents[1]
+FILES = sorted((ROOT / "experiments" / "repro").glob("*.yaml"))
+CARD = ("SETUP CARD", "# Paper:", "# Theirs", "# Ours", "# Deviations", "# CPU time",
+        "# Expected", "# Result", "# Verdict")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    d = tmp_path_factory.mktemp("mlflow")
+    mp = pytest.MonkeyPatch()
+    uri = f"sqlite:///{d / 'mlflow.db'}"
+    mp.setenv("MLFLOW_TRACKING_URI", uri)
+    mp.setenv("MPLBACKEND", "agg")
+    mp.chdir(d)
+    yield uri
+    mp.undo()
+
+
+def test_there_are_repro_files() -> None:
+    names = {p.stem for p in FILES}
+    assert {"arjovsky2016_gradnorms", "arjovsky2016_copy", "pascanu2013", "bai2018"} <= names
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_card_in_header(path: Path) -> None:
+    header = path.read_text().split("\nname:")[0]
+    for field in CARD:
+        assert field in header, f"{path.name}: setup card has no {field!r}"
+    exp = load_experiment(path)
+    assert {"quick", "cpu", "full"} <= set(exp.profiles)
+    assert exp.summary["tags"]["repro"]
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_quick_profile_records_repro_tag(path: Path, store: str) -> None:
+    exp = load_experiment(path)
+    rc = main(["experiment", str(path), "--profile", "quick", "--no-progress", "--no-report"])
+    assert rc == 0
+    c = MlflowClient(store)
+    eid = c.get_experiment_by_name(exp.name).experiment_id
+    parent = c.search_runs(
+        [eid],
+        "tags.`rnnstudy.kind` = 'experiment' and tags.profile = 'quick'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )[0]
+    assert parent.info.status == "FINISHED"
+    kids = c.search_runs([eid], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    assert len(kids) == len(expand(exp, "quick"))
+    paper = exp.summary["tags"]["repro"]
+    assert parent.data.tags.get("repro") == paper
+    assert all(k.data.tags.get("repro") == paper for k in kids)
+
+
+def test_copy_bai_format() -> None:
+    """Bai et al.'s generator (locuslab/TCN copy_memory/utils.py:15-21), by hand, K=3, T=4."""
+    task = build_task(parse_run({"task": {"name": "copy_bai", "T": 4, "K": 3}}).task)
+    b = task.generate(7, 50)
+    assert b.x.shape == (50, 10, 1) and task.output_size == 10
+    x = b.x[..., 0]
+    digits = x[:, :3].long()
+    assert digits.min() >= 1 and digits.max() <= 8
+    assert torch.all(x[:, 3:6] == 0)  # T-1 = 3 zeros
+    assert torch.all(x[:, 6:] == 9)  # the marker over the last K+1 = 4 inputs
+    assert torch.all(b.y[:, :7] == 0) and torch.equal(b.y[:, 7:], digits)
+    assert b.eval_mask[:, 7:].all() and not b.eval_mask[:, :7].any() and b.mask.all()
+    assert torch.all(b.meta["source"] == 0)
+    assert torch.equal(task.generate(7, 50).x, b.x)  # a pure function of the seed
+
+
+def test_copy_bai_memoryless_baseline_is_bai_table1() -> None:
+    cfg = parse_run({"task": {"name": "copy_bai", "T": 1000}}).task
+    assert cfg.memoryless_loss == pytest.approx(10 * math.log(8) / 1020)
+    assert round(cfg.memoryless_loss, 4) == 0.0204  # Bai et al. 2018 Table 1 baseline
+
+
+def test_copy_bai_memoryless_predictor_reaches_its_baseline() -> None:
+    """The predictor that sees only the current input (0 before the marker, uniform over the
+    A digits on a marker step after the first) scores exactly ``K ln A / (T + 2K)``."""
+    task = build_task(parse_run({"task": {"name": "copy_bai", "T": 6, "K": 3}}).task)
+    b = task.generate(0, 200)
+    x = b.x[..., 0]
+    logp = torch.full((200, 12, 10), -1e9, dtype=torch.float64)
+    logp[..., 0] = 0.0
+    marker_before = torch.zeros_like(x, dtype=torch.bool)
+    marker_before[:, 1:] = x[:, :-1] == 9  # the marker was also the previous input
+    recall = (x == 9) & marker_before
+    uniform = torch.full((10,), -1e9, dtype=torch.float64)
+    uniform[1:9] = -math.log(8)  # the A = 8 digits
+    logp[recall] = uniform
+    nll = -logp.gather(2, b.y.unsqueeze(2)).squeeze(2)
+    assert float(nll.mean()) == pytest.approx(task.chance_loss, rel=1e-12)
+
+
+def test_adding_and_temporal_order_give_sources() -> None:
+    add = build_task(parse_run({"task": {"name": "adding", "T": 30}}).task).generate(1, 64)
+    pos = add.meta["positions"]
+    assert torch.equal(add.meta["source"], pos[:, 0])
+    marks = add.x[..., 1]
+    first_mark = torch.argmax(marks, dim=1)  # argmax returns the first 1
+    assert torch.equal(add.meta["source"], first_mark)
+    to = build_task(parse_run({"task": {"name": "temporal_order", "L": 50}}).task).generate(2, 64)
+    relevant = to.x[..., :2].sum(dim=2)  # A or B shown
+    assert torch.equal(to.meta["source"], torch.argmax(relevant, dim=1))
+    assert to.meta["source"].dtype == torch.long and to.meta["source"].shape == (64,)
