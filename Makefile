@@ -32,7 +32,10 @@ report: $(STAMP) ## HTML + PDF report for an experiment name (NAME=tour) into re
 bench: $(STAMP) ## throughput/overhead benchmark vs plain PyTorch -> BENCHMARKS.md
 	$(BIN)/python scripts/bench.py $(ARGS)
 
-test: $(STAMP) ## run the test suite
+system: ## system packages the tests use (PostgreSQL, Chromium, poppler): apt-get as root, else one line on what cannot run
+	@bash scripts/setup.sh system
+
+test: $(STAMP) system ## run the test suite (sets up .venv and the system packages first)
 	MPLBACKEND=agg $(BIN)/pytest -q $(ARGS)
 
 lint: $(STAMP) ## ruff format check + lint
@@ -43,8 +46,11 @@ format: $(STAMP) ## ruff format + autofix
 	$(BIN)/ruff format rnnstudy tests
 	$(BIN)/ruff check --fix rnnstudy tests
 
-ui: $(STAMP) ## MLflow UI on http://127.0.0.1:5000 over the project's store
+ui: $(STAMP) ## MLflow UI on http://127.0.0.1:5000 over the project's store (choose "Model training")
 	$(BIN)/rnnstudy ui
+
+dashboard: $(STAMP) ## optuna-dashboard on http://127.0.0.1:8080 over a sweep's storage (ARGS=optuna/<study>.journal or a postgresql:// URL)
+	$(BIN)/python -m rnnstudy.sweeps.dashboard $(ARGS)
 
 clean: ## remove generated files (keeps .venv and mlflow.db)
 	rm -rf .pytest_cache .ruff_cache **/__pycache__ reports/*/ 
@@ -52,4 +58,4 @@ clean: ## remove generated files (keeps .venv and mlflow.db)
 distclean: clean ## also remove .venv, mlflow.db, artifacts
 	rm -rf $(VENV) mlflow.db mlruns mlartifacts
 
-.PHONY: help setup experiment run sweep report bench test lint format ui clean distclean
+.PHONY: help setup system experiment run sweep report bench test lint format ui dashboard clean distclean

@@ -2,9 +2,9 @@
 
     .venv/bin/pytest -q tests/test_reporting.py          (~30-50 s; needs chromium, poppler-utils)
 
-The browser and rasteriser checks need Debian's ``chromium`` and ``poppler-utils`` (``.ci/run``
-installs them); without them those tests fail with the install command, unless
-``RNNSTUDY_SKIP_BROWSER=1`` is set. The test may import training code (it trains the tiny
+The browser and rasteriser checks need Debian's ``chromium`` and ``poppler-utils`` (``make test``
+installs them as root: ``scripts/setup.sh system``); without them those tests fail with the
+install command (never skip). The test may import training code (it trains the tiny
 experiment); the reporting package itself must not, which one test checks in a subprocess.
 """
 
@@ -232,9 +232,7 @@ def test_cli_on_the_yaml_file_never_imports_training_code(tiny):
 def need(tool: str, package: str) -> str:
     path = shutil.which(tool)
     if path is None:
-        if os.environ.get("RNNSTUDY_SKIP_BROWSER") == "1":
-            pytest.skip(f"{tool} not installed (RNNSTUDY_SKIP_BROWSER=1)")
-        pytest.fail(f"{tool} not found: apt-get install {package} (or RNNSTUDY_SKIP_BROWSER=1)")
+        pytest.fail(f"{tool} not found: apt-get install {package} (make test does, as root)")
     return path
 
 
