@@ -2,7 +2,7 @@
 
     .venv/bin/pytest -q tests/test_sweeps_distributed.py      (1-3 minutes on 2 cores)
 
-Needs the PostgreSQL server binaries (Debian package ``postgresql``, installed by .ci/run):
+Needs the PostgreSQL server binaries (Debian package ``postgresql``, installed by ``make test`` as root):
 without them this test FAILS, it does not skip. As root, the server runs as the ``postgres``
 user (``initdb`` refuses root). Every process started here is stopped at the end.
 """
@@ -29,6 +29,7 @@ from optuna.trial import TrialState
 
 from rnnstudy.sweeps.storage import with_driver
 from tests.conftest_sweeps import all_params_and_tags, free_port, sweep_runs, write_sweep
+from tests.test_dashboard import dashboard_reads
 
 PASSWORD = "S3cret-Pw-7781"
 SUPER_PASSWORD = "Super-Pw-4412"
@@ -221,6 +222,15 @@ def test_three_workers_share_one_study(tmp_path: Path, postgres: str, mlflow_ser
     assert "127.0.0.1" in text  # the (masked) storage URL is recorded...
     assert PASSWORD not in text  # ...without its password
     assert PASSWORD not in output
+
+    # optuna-dashboard on the PostgreSQL storage finds the study and its 9 trials
+    summary, detail, banner = dashboard_reads(postgres, "dist", tmp_path)
+    assert summary["directions"] == ["minimize"]
+    assert sorted(t["number"] for t in detail["trials"]) == list(range(9))
+    assert {t["number"]: t["state"].upper() for t in detail["trials"]} == {
+        t.number: t.state.name for t in trials
+    }
+    assert PASSWORD not in banner and "rnn:***@127.0.0.1" in banner
 
 
 def test_killed_worker_trial_fails_and_is_retried(
