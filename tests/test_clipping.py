@@ -7,7 +7,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers.logger import Logger
 
-from rnnstudy.data import TRAIN, TaskData, derive_seed
+from rnnstudy.data import TaskData
 from rnnstudy.instruments.callbacks import GradNorms
 from rnnstudy.instruments.clipping import clip_gradients
 from rnnstudy.module import SequenceModule
@@ -89,14 +89,15 @@ def test_clipping_changes_the_update(mode, tau):
     module = SequenceModule(cfg, task)
     before = {n: p.detach().clone() for n, p in module.named_parameters()}
     # the raw gradient on the first training batch, computed independently
-    batch = task.generate(derive_seed(cfg.seed, TRAIN, 0), cfg.train.batch_size)
+    data = TaskData(task, cfg.seed, cfg.train.batch_size, 16)
+    batch = data.train.batch(0)  # the run's first training batch
     module.zero_grad()
     module.forward_loss(batch).backward()
     raw = {n: p.grad.detach().clone() for n, p in module.named_parameters()}
     module.zero_grad()
     rec = _Recorder()
     trainer = make_trainer(cfg, None, [rec], progress=False)
-    trainer.fit(module, datamodule=TaskData(task, cfg.seed, cfg.train.batch_size, 16))
+    trainer.fit(module, datamodule=data)
     delta = {n: before[n] - p.detach() for n, p in module.named_parameters()}
     raw_norm = math.sqrt(sum(float((g**2).sum()) for g in raw.values()))
     stats = rec.seen[0]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from rnnstudy.data import TRAIN, TaskData, derive_seed
+from rnnstudy.data import TaskData
 from rnnstudy.instruments.callbacks import GradNorms, GradTime
 from rnnstudy.instruments.schedule import should_probe
 from rnnstudy.metrics import loss_sum
@@ -53,8 +53,9 @@ def test_callback_rows_equal_oracle(cell, task, bi, tmp_path):
     initial = copy.deepcopy(module.model).double()
     probe = GradTime(1, False, out_dir=tmp_path)
     trainer = make_trainer(cfg, None, [GradNorms(), probe], progress=False)
-    trainer.fit(module, datamodule=TaskData(t, cfg.seed, cfg.train.batch_size, 16))
-    batch = t.generate(derive_seed(cfg.seed, TRAIN, 0), cfg.train.batch_size)
+    data = TaskData(t, cfg.seed, cfg.train.batch_size, 16)
+    trainer.fit(module, datamodule=data)
+    batch = data.train.batch(0)  # the run's first training batch
     x = batch.x.double()
     count = batch.mask.sum()
     ref = oracle_norms(initial, x, lambda out: loss_sum(t, out, batch.y, batch.mask) / count)

@@ -5,7 +5,8 @@
   clip rate counts every step).
 * ``GradTime``    — on the probe schedule: the exact per-time-step ‖∂L/∂h_t‖ (and ‖∂L/∂c_t‖)
   for every layer, its summaries as metrics, and the whole matrix (probe step x time step) as
-  ``gradtime/<layer>.npz`` in ``out_dir``.
+  ``gradtime/<layer>.npz`` in ``out_dir``; in the same pass the loss-independent propagation
+  profile (``propagation/``) and the top Lyapunov exponents (``lyapunov/``).
 * ``Spectrum``    — on the probe schedule: spectral radius and σ_max of every W_hh block.
 
 They log through ``trainer.logger.log_metrics`` (buffered: see ``rnnstudy.tracking``).
@@ -20,7 +21,8 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from rnnstudy.instruments.gradtime import example_norms, layer_grads
+from rnnstudy.instruments.probe import run_probe
+from rnnstudy.instruments.propagation import summarise as propagation_summary
 from rnnstudy.instruments.schedule import should_probe
 from rnnstudy.instruments.spectrum import spectrum
 from rnnstudy.instruments.summaries import summarise
@@ -75,14 +77,40 @@ class GradNorms(pl.Callback):
         _log(trainer, m, step)
 
 
+def _pad_rows(rows: list[np.ndarray]) -> np.ndarray:
+    """Stack 1-d rows into (n, max length), NaN-padded (the length can change in a run)."""
+    width = max(len(r) for r in rows)
+    out = np.full((len(rows), width), np.nan)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = r
+    return out
+
+
 class GradTime(pl.Callback):
+    """The probe: on the probe schedule, for every layer and direction, the exact per-time-step
+    gradient norms (``gradtime/``), and unless switched off the propagation profile
+    (``propagation/``, ``sources`` source steps) and the top ``lyapunov`` Lyapunov exponents
+    (``lyapunov/``). Random vectors come from this callback's own generator, seeded by
+    ``seed``. Undefined summaries (NaN) are not logged."""
+
     def __init__(
-        self, every: int, log_spaced_early: bool = True, out_dir: str | Path | None = None
+        self,
+        every: int,
+        log_spaced_early: bool = True,
+        out_dir: str | Path | None = None,
+        *,
+        sources: int = 0,
+        lyapunov: int = 0,
+        seed: int = 0,
     ):
         self.every, self.early = every, log_spaced_early
         self.out_dir = Path(out_dir) if out_dir else None
+        self.sources, self.lyapunov = sources, lyapunov
+        self.gen = torch.Generator().manual_seed(seed)
         self.steps: list[int] = []
         self.rows: dict[str, list[np.ndarray]] = {}
+        self.rho: dict[str, list[np.ndarray]] = {}
+        self.exponents: dict[str, list[np.ndarray]] = {}
         self._source: np.ndarray | None = None  # (B,) first informative positions, if given
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
@@ -93,22 +121,29 @@ class GradTime(pl.Callback):
     def on_after_backward(self, trainer, pl_module) -> None:
         if not pl_module.capture or not pl_module.captured:
             return
-        pieces: dict[str, list[torch.Tensor]] = {}
-        for win in sorted(pl_module.captured, key=lambda w: w.start):
-            grads = layer_grads(pl_module.model, win.inputs, win.outputs, win.grads, win.state0)
-            for k, v in example_norms(grads).items():
-                pieces.setdefault(k, []).append(v)
+        res = run_probe(
+            pl_module.model,
+            pl_module.captured,
+            self.gen,
+            sources=self.sources,
+            lyapunov=self.lyapunov,
+        )
         step = trainer.global_step
-        metrics = {}
-        for k, parts in pieces.items():
-            per_example = torch.cat(parts, dim=1).double().cpu().numpy()  # (B, L)
+        metrics: dict[str, float] = {}
+        for k, per_example in res.grad_norms.items():  # (B, L)
             self.rows.setdefault(k, []).append(per_example.mean(axis=0))
             summary = summarise(per_example, reverse="_reverse" in k, source=self._source)
-            for name, v in summary.items():
-                if math.isfinite(v):  # an undefined summary is not logged (DESIGN §4)
-                    metrics[f"gradtime/{k}/{name}"] = v
+            metrics.update({f"gradtime/{k}/{name}": v for name, v in summary.items()})
+        for k, rho in res.rho.items():
+            self.rho.setdefault(k, []).append(rho)
+            summary = propagation_summary(rho)
+            metrics.update({f"propagation/{k}/{name}": v for name, v in summary.items()})
+        for k, lam in res.lyapunov.items():
+            self.exponents.setdefault(k, []).append(lam)
+            metrics.update({f"lyapunov/{k}/l{i + 1}": float(v) for i, v in enumerate(lam)})
         self.steps.append(step)
-        _log(trainer, metrics, step)
+        # an undefined summary is not logged (DESIGN §4)
+        _log(trainer, {k: v for k, v in metrics.items() if math.isfinite(v)}, step)
         pl_module.captured = []
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -116,22 +151,33 @@ class GradTime(pl.Callback):
         pl_module.captured = []
 
     def matrices(self) -> dict[str, np.ndarray]:
-        return {k: np.stack(v) for k, v in self.rows.items()}
+        """{key: (probe, time step)} mean-over-batch gradient norms."""
+        return {k: _pad_rows(v) for k, v in self.rows.items()}
 
     def on_train_end(self, trainer, pl_module) -> None:
         self.save()
 
     def save(self) -> list[Path]:
+        """``gradtime/<key>.npz`` (norms, steps, time), ``propagation/<key>.npz`` (rho: probe x
+        lag, steps, lags) and ``lyapunov/<key>.npz`` (exponents: probe x k, steps)."""
         if self.out_dir is None or not self.steps:
             return []
-        d = self.out_dir / "gradtime"
-        d.mkdir(parents=True, exist_ok=True)
         paths = []
         steps = np.asarray(self.steps, dtype=np.int64)
+
+        def write(folder: str, key: str, **arrays) -> None:
+            d = self.out_dir / folder
+            d.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(d / f"{key}.npz", steps=steps, **arrays)
+            paths.append(d / f"{key}.npz")
+
         for k, mat in self.matrices().items():
-            p = d / f"{k}.npz"
-            np.savez_compressed(p, norms=mat, steps=steps, time=np.arange(mat.shape[1]))
-            paths.append(p)
+            write("gradtime", k, norms=mat, time=np.arange(mat.shape[1]))
+        for k, rows in self.rho.items():
+            rho = _pad_rows(rows)
+            write("propagation", k, rho=rho, lags=np.arange(1, rho.shape[1] + 1))
+        for k, rows in self.exponents.items():
+            write("lyapunov", k, exponents=_pad_rows(rows))
         return paths
 
 
@@ -150,7 +196,17 @@ def instrument_callbacks(cfg, out_dir: Path) -> list[pl.Callback]:
     that folder to the run once training is over)."""
     cbs: list[pl.Callback] = [GradNorms(cfg.train.log_every)]
     if cfg.probe.enabled:
-        cbs.append(GradTime(cfg.probe.every, cfg.probe.log_spaced_early, out_dir=out_dir))
+        p = cfg.probe
+        sources = p.sources if p.propagation else 0
+        gt = GradTime(
+            p.every,
+            p.log_spaced_early,
+            out_dir,
+            sources=sources,
+            lyapunov=p.lyapunov,
+            seed=cfg.seed,
+        )
+        cbs.append(gt)
         if cfg.probe.spectrum:
             cbs.append(Spectrum(cfg.probe.every, cfg.probe.log_spaced_early))
     return cbs

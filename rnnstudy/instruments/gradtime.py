@@ -1,4 +1,6 @@
-"""Exact per-time-step BPTT gradients ‖∂L/∂h_t‖ (and ‖∂L/∂c_t‖ for LSTM) for fused layers.
+"""Exact per-time-step BPTT gradients ‖∂L/∂h_t‖ (and ‖∂L/∂c_t‖ for LSTM) for fused layers, and
+in the same pass the loss-independent propagation of random unit vectors (the propagation
+profile, ``rnnstudy.instruments.propagation``).
 
 Why not ``retain_grad()``: on the output of a fused ``nn.LSTM`` it gives only the *immediate*
 part of ∂L/∂h_t (from the layer above or the head at step t); the part that flows back through
@@ -9,51 +11,188 @@ What we do instead: autograd already gives, for every layer, the immediate gradi
 on each layer's output sequence during the normal ``backward()``). The total gradient obeys the
 linear recurrence
 
-    δh_t = G_t + J_{t+1}^T δh_{t+1}        (δc_t too, for LSTM)
+    δs_t = G_t + J_{t+1}^T δs_{t+1}        (s = h, or (h, c) for the LSTM)
 
-where J_{t+1} is the step Jacobian. All gate activations are recomputed for every t at once (one
-batched matmul, since h_{t-1} is known from the forward pass), the Jacobian coefficients are
-precomputed in place of the gates as time-major (L, B, ·) tensors, and the loop over t only does
-one (B, G·H) x (G·H, H) matmul and a few elementwise ops per step, into preallocated buffers. A
-probe step costs about 1.5x a training step and little more memory (``BENCHMARKS.md``). Tests
-check the result against autograd on an explicitly unrolled loop (``tests/test_gradtime.py``).
+with the step Jacobians of ``rnnstudy.instruments.jacobians``. The loop over t does one
+(R·B, G·H) x (G·H, H) matmul and a few elementwise ops per step, into preallocated chunk
+buffers. R is the number of *rows*: row 0 carries the loss gradient; an optional propagation
+row carries, per example b, a random unit vector u_b injected at that example's source step
+s_b and nothing else (no loss), so its norm at step t is ‖u_bᵀ ∂s_{s_b}/∂s_t‖. Both rows share
+the coefficients and the Python loop. Tests check the result against autograd on an explicitly
+unrolled loop (``tests/test_gradtime.py``, ``tests/test_propagation.py``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
+from rnnstudy.instruments.jacobians import (
+    chunks,
+    gru_coefficients,
+    lstm_coefficients,
+    prev_states,
+    rnn_coefficients,
+)
 from rnnstudy.models.cells import layer_params
 
-CHUNK = 32  # time steps whose coefficients are held at once (vanilla RNN and GRU)
 
+@dataclass
+class Injection:
+    """Unit vectors to propagate: ``u`` (B, S) (S = H, or 2H for the LSTM: h part then c part)
+    injected at the source step ``src`` (B,) of each example (processing order)."""
 
-def _chunks(L: int) -> list[tuple[int, int]]:
-    """[(start, stop), ...] covering 0..L in CHUNK-sized blocks, last block first."""
-    return [(a, min(a + CHUNK, L)) for a in range((L - 1) // CHUNK * CHUNK, -1, -CHUNK)]
+    u: Tensor
+    src: Tensor
 
-
-def _prev(hs: Tensor, h0: Tensor, start: int = 0, stop: int | None = None) -> Tensor:
-    """h_{t-1} for t in [start, stop), time-major: (stop - start, B, H), h0 at t=0 (a fresh
-    contiguous tensor)."""
-    ht = hs.transpose(0, 1)
-    stop = ht.shape[0] if stop is None else stop
-    if start == 0:
-        return torch.cat([h0.unsqueeze(0), ht[: stop - 1]], dim=0)
-    return ht[start - 1 : stop - 1].clone(memory_format=torch.contiguous_format)  # never a view
-
-
-def _pre(x: Tensor, w: Tensor, b: Tensor, time_major: bool = False) -> Tensor:
-    """x_t W^T + b for every t, as a contiguous time-major (L, B, G) tensor.
-
-    x is (B, L, I), or already (L, B, I) when ``time_major``."""
-    xt = x if time_major else x.transpose(0, 1)
-    L, B = xt.shape[:2]
-    return torch.addmm(b, xt.reshape(L * B, -1), w.T).view(L, B, -1)
+    def at(self) -> dict[int, Tensor]:
+        """{step: indices of the examples whose source is that step}."""
+        steps = self.src.tolist()
+        out: dict[int, list[int]] = {}
+        for b, s in enumerate(steps):
+            out.setdefault(int(s), []).append(b)
+        return {s: torch.tensor(bs, device=self.u.device) for s, bs in out.items()}
 
 
 @torch.no_grad()
+def direction_backward(
+    cell: str,
+    p: dict[str, Tensor],
+    x: Tensor,
+    hs: Tensor,
+    g: Tensor | None,
+    h0: Tensor,
+    c0: Tensor | None = None,
+    nonlinearity: str = "tanh",
+    inject: Injection | None = None,
+    keep: bool = True,
+) -> dict[str, Tensor]:
+    """One direction of one layer, in processing order. x: (B, L, I) layer input; hs: (B, L, H)
+    layer output; g: (B, L, H) immediate gradient of the loss w.r.t. hs, or None; h0 / c0: (B, H)
+    initial state.
+
+    Returns, when g is given, {"h_norm": (B, L) ‖∂L/∂h_t‖ per example, "c_norm": ... (LSTM)}
+    and, with ``keep``, the vectors themselves {"h": (B, L, H), "c": ...}; when ``inject`` is
+    given, "prop": (B, L) the norm of the propagated full state vector at every step (0 after
+    the example's source step, 1 at it).
+
+    Speed: the per-step inputs (G_t, the injected vectors) are written into the chunk buffer
+    first, so each step only adds the carried term in place (``addmm_``): 5 ops a step for the
+    LSTM, 2 for the vanilla RNN, 3 for the GRU, whatever R.
+    """
+    if cell not in ("rnn", "lstm", "gru"):
+        raise ValueError(f"unknown cell {cell!r}")
+    B, L, H = hs.shape
+    R = (g is not None) + (inject is not None)
+    out: dict[str, Tensor] = {}
+    if R == 0:
+        return out
+    w_hh = p["weight_hh"]
+    gr = 0 if g is not None else None  # row of the loss gradient
+    pr = R - 1 if inject is not None else None  # row of the propagated vectors
+    lstm = cell == "lstm"
+    C = min(L, max(e - s for s, e in chunks(L)))
+    sh = hs.new_empty(C, R, B, H)  # adjoint of h_t per step of the current chunk (all rows)
+    carry_h = hs.new_empty(R, B, H)  # what the first step of a chunk hands to the chunk before
+    norms: dict[str, Tensor] = {}
+    if gr is not None:
+        gt = g.transpose(0, 1)  # (L, B, H) view
+        norms["h_norm"] = hs.new_empty(L, B)
+        if keep:
+            dh_all = hs.new_empty(L, B, H)
+    if pr is not None:
+        sources = inject.at()
+        uh, uc = (inject.u[:, :H], inject.u[:, H:]) if lstm else (inject.u, None)
+        norms["prop"] = hs.new_empty(L, B)
+    if lstm:
+        c0 = c0 if c0 is not None else torch.zeros_like(h0)
+        k, a, fk = lstm_coefficients(p, x, hs, h0, c0)
+        sc = hs.new_empty(C, R, B, H)  # adjoint of the state c_t (from step t+1 only)
+        sdc = hs.new_empty(C, R, B, H)  # total ∂/∂c_t (also through h_t)
+        carry_c = hs.new_empty(R, B, H)
+        dpre = hs.new_empty(R, B, 4, H)
+        dp = dpre.permute(2, 0, 1, 3)  # (4, R, B, H) view
+        if gr is not None:
+            norms["c_norm"] = hs.new_empty(L, B)
+            if keep:
+                dc_all = hs.new_empty(L, B, H)
+    elif cell == "gru":
+        dpre = hs.new_empty(R, B, 3, H)
+    else:
+        tmp = hs.new_empty(R, B, H)
+    first = True
+    for start, stop in chunks(L):
+        n = stop - start
+        # the per-step inputs: G_t in the gradient row, u at the source steps in the other
+        if gr is not None:
+            sh[:n, gr].copy_(gt[start:stop])
+        if lstm:
+            sc[:n].zero_()  # no loss term on c_t: only u's c part, at source steps
+        if pr is not None:
+            sh[:n, pr].zero_()
+            for t in range(start, stop):
+                if t in sources:
+                    idx = sources[t]
+                    sh[t - start, pr].index_add_(0, idx, uh[idx])
+                    if lstm:
+                        sc[t - start, pr].index_add_(0, idx, uc[idx])
+        if not first:
+            sh[n - 1].add_(carry_h)
+            if lstm:
+                sc[n - 1].add_(carry_c)
+        first = False
+        if cell == "rnn":
+            d = rnn_coefficients(hs, start, stop, nonlinearity)
+        elif cell == "gru":
+            z, coef = gru_coefficients(p, x[:, start:stop], prev_states(hs, h0, start, stop))
+        for t in range(stop - 1, start - 1, -1):
+            i = t - start
+            dh = sh[i]
+            nxt = sh[i - 1].view(R * B, H) if i > 0 else carry_h.view(R * B, H)
+            if lstm:
+                dc = torch.addcmul(sc[i], dh, a[t], out=sdc[i])
+                torch.mul(k[:3, t].unsqueeze(1), dc, out=dp[:3])
+                torch.mul(k[3, t], dh, out=dp[3])
+                if i > 0:
+                    nxt.addmm_(dpre.view(R * B, 4 * H), w_hh)
+                    sc[i - 1].addcmul_(dc, fk[t])
+                else:
+                    torch.mm(dpre.view(R * B, 4 * H), w_hh, out=nxt)
+                    torch.mul(dc, fk[t], out=carry_c)
+            elif cell == "rnn":
+                torch.mul(dh, d[i], out=tmp)
+                if i > 0:
+                    nxt.addmm_(tmp.view(R * B, H), w_hh)
+                else:
+                    torch.mm(tmp.view(R * B, H), w_hh, out=nxt)
+            else:
+                torch.mul(coef[i], dh.unsqueeze(2), out=dpre)
+                if i == 0:
+                    nxt.zero_()
+                nxt.view(R, B, H).addcmul_(dh, z[i])
+                nxt.addmm_(dpre.view(R * B, 3 * H), w_hh)
+        if gr is not None:
+            torch.linalg.vector_norm(sh[:n, gr], dim=-1, out=norms["h_norm"][start:stop])
+            if keep:
+                dh_all[start:stop].copy_(sh[:n, gr])
+            if lstm:
+                torch.linalg.vector_norm(sdc[:n, gr], dim=-1, out=norms["c_norm"][start:stop])
+                if keep:
+                    dc_all[start:stop].copy_(sdc[:n, gr])
+        if pr is not None:
+            torch.linalg.vector_norm(sh[:n, pr], dim=-1, out=norms["prop"][start:stop])
+            if lstm:
+                norms["prop"][start:stop].hypot_(torch.linalg.vector_norm(sc[:n, pr], dim=-1))
+    out = {name: v.T for name, v in norms.items()}
+    if gr is not None and keep:
+        out["h"] = dh_all.transpose(0, 1)
+        if lstm:
+            out["c"] = dc_all.transpose(0, 1)
+    return out
+
+
 def direction_grads(
     cell: str,
     p: dict[str, Tensor],
@@ -64,130 +203,39 @@ def direction_grads(
     c0: Tensor | None = None,
     nonlinearity: str = "tanh",
 ) -> dict[str, Tensor]:
-    """Total ∂L/∂h_t (and ∂L/∂c_t) for one direction of one layer, in processing order.
-
-    x: (B, L, I) layer input; hs: (B, L, H) layer output; g: (B, L, H) immediate gradient of
-    the loss w.r.t. hs; h0 / c0: (B, H) initial state. Returns {"h": (B, L, H), "c": ...}.
-
-    Speed and memory: everything per-t is stored time-major (L, B, ·) so that each step of the
-    backward loop reads and writes contiguous (B, ·) blocks, the loop writes into preallocated
-    buffers (``out=``) instead of allocating, and the gate tensors are turned into the
-    Jacobian coefficients in place. The vanilla RNN and the GRU need no forward recurrence,
-    so their coefficients are built CHUNK time steps at a time, going backwards (small blocks
-    that reuse the memory the backward pass just freed); the LSTM needs c_t for every t first.
-    """
-    B, L, H = hs.shape
-    w_hh = p["weight_hh"]
-    gt = g.transpose(0, 1)  # (L, B, H) view: gt[t] is the immediate gradient at step t
-    carry = torch.zeros_like(h0)
-    tmp = torch.empty_like(h0)
-    if cell == "rnn":
-        dh_all = hs.new_empty(L, B, H)
-        for start, stop in _chunks(L):
-            ht = hs.transpose(0, 1)[start:stop]
-            if nonlinearity == "tanh":
-                d = torch.mul(ht, ht).neg_().add_(1)  # 1 - h_t²
-            else:
-                d = (ht > 0).to(hs.dtype).contiguous()
-            for t in range(stop - 1, start - 1, -1):
-                dh = torch.add(gt[t], carry, out=dh_all[t])
-                torch.mm(torch.mul(dh, d[t - start], out=tmp), w_hh, out=carry)
-        return {"h": dh_all.transpose(0, 1)}
-    if cell == "lstm":
-        c0 = c0 if c0 is not None else torch.zeros_like(h0)
-        gates = _lstm_gates(p, x, hs, h0)  # block-major (4, L, B, H): σ(i), σ(f), tanh(g), σ(o)
-        i, f, gg, o = gates.unbind(0)
-        cs = torch.mul(i, gg)  # i_t g_t, then c_t = f_t c_{t-1} + i_t g_t in place
-        cs[0].addcmul_(f[0], c0)
-        for t in range(1, L):
-            cs[t].addcmul_(f[t], cs[t - 1])
-        fk = f.clone()  # σ(f_t) = ∂c_t/∂c_{t-1}
-        # the gate blocks become ∂h_t/∂(W_hh h_{t-1} + b), block i, f, g (times dc), o (times dh)
-        f.addcmul_(f, f, value=-1)  # σ' = σ - σ²
-        f[0].mul_(c0)
-        f[1:].mul_(cs[:-1])  # ... times c_{t-1}
-        tc = cs.tanh_()  # c_t is no longer needed: tanh c_t in its place
-        a = torch.mul(tc, tc).neg_().add_(1).mul_(o)  # ∂h_t/∂c_t = o (1 - tanh² c_t)
-        o.addcmul_(o, o, value=-1).mul_(tc)
-        ci = torch.addcmul(i, i, i, value=-1, out=tc).mul_(gg)  # tanh c_t is no longer needed
-        gg.mul_(gg).neg_().add_(1).mul_(i)
-        i.copy_(ci)
-        del cs, tc, ci
-        dh_all, dc_all = torch.empty_like(a), torch.empty_like(a)
-        carry_c = torch.zeros_like(h0)
-        dpre = hs.new_empty(B, 4, H)
-        dp = dpre.transpose(0, 1)  # (4, B, H) view of the (B, 4H) row block
-        for t in range(L - 1, -1, -1):
-            dh = torch.add(gt[t], carry, out=dh_all[t])
-            dc = torch.addcmul(carry_c, dh, a[t], out=dc_all[t])
-            torch.mul(gates[:3, t], dc, out=dp[:3])
-            torch.mul(gates[3, t], dh, out=dp[3])
-            torch.mm(dpre.view(B, 4 * H), w_hh, out=carry)
-            torch.mul(dc, fk[t], out=carry_c)
-        return {"h": dh_all.transpose(0, 1), "c": dc_all.transpose(0, 1)}
-    if cell == "gru":
-        dh_all = hs.new_empty(L, B, H)
-        dpre = hs.new_empty(B, 3, H)
-        for start, stop in _chunks(L):
-            z, coef = _gru_coefficients(p, x[:, start:stop], _prev(hs, h0, start, stop))
-            for t in range(stop - 1, start - 1, -1):
-                dh = torch.add(gt[t], carry, out=dh_all[t])
-                torch.mul(coef[t - start], dh.unsqueeze(1), out=dpre)
-                torch.addmm(
-                    torch.mul(dh, z[t - start], out=tmp), dpre.view(B, 3 * H), w_hh, out=carry
-                )
-        return {"h": dh_all.transpose(0, 1)}
-    raise ValueError(f"unknown cell {cell!r}")
+    """Total ∂L/∂h_t (and ∂L/∂c_t) for one direction of one layer, in processing order:
+    {"h": (B, L, H), "c": ...}. See ``direction_backward``."""
+    res = direction_backward(cell, p, x, hs, g, h0, c0, nonlinearity)
+    return {name: v for name, v in res.items() if name in ("h", "c")}
 
 
-def _lstm_gates(p: dict[str, Tensor], x: Tensor, hs: Tensor, h0: Tensor) -> Tensor:
-    """The LSTM's gate activations for every t, block-major (4, L, B, H): each gate a
-    contiguous (L, B, H) tensor, so the activations and the coefficients run on contiguous
-    memory. x: (B, L, I), hs: (B, L, H), h0: (B, H)."""
-    B, L, H = hs.shape
-    w_ih, w_hh, bias = p["weight_ih"], p["weight_hh"], p["bias_ih"] + p["bias_hh"]
-    xs = x.transpose(0, 1).reshape(L * B, -1)
-    hp = hs.transpose(0, 1)[: L - 1].reshape((L - 1) * B, H)  # h_{t-1}, t >= 1 (often a view)
-    gates = hs.new_empty(4, L, B, H)
-    for k in range(4):
-        rows, blk = slice(k * H, (k + 1) * H), gates[k].view(L * B, H)
-        torch.addmm(bias[rows], xs, w_ih[rows].T, out=blk)
-        blk[:B].addmm_(h0, w_hh[rows].T)
-        blk[B:].addmm_(hp, w_hh[rows].T)
-    gates[:2].sigmoid_()
-    gates[2].tanh_()
-    gates[3].sigmoid_()
-    return gates
-
-
-def _gru_coefficients(p: dict[str, Tensor], x: Tensor, hprev: Tensor) -> tuple[Tensor, Tensor]:
-    """For a block of n steps (x: (B, n, I), hprev: (n, B, H) time-major, overwritten):
-    the update gate z (n, B, H) and ∂h_t/∂(W_hh h_{t-1} + b_hh) per gate block r, z, n as
-    (n, B, 3, H)."""
-    n_, B, H = hprev.shape
-    gi = _pre(x, p["weight_ih"], p["bias_ih"])  # (n, B, 3H)
-    gh = _pre(hprev, p["weight_hh"], p["bias_hh"], time_major=True)
-    ir, iz, in_ = gi.chunk(3, dim=-1)
-    hr, hz, hn = gh.chunk(3, dim=-1)
-    r = ir.add_(hr).sigmoid_()
-    z = iz.add_(hz).sigmoid_()
-    n = in_.addcmul_(r, hn).tanh_()
-    cn = torch.mul(n, n).neg_().add_(1)
-    cn.addcmul_(cn, z, value=-1)  # ∂h/∂n_pre = (1 - z)(1 - n²)
-    # gh becomes the coefficients, in place
-    hr.copy_(r).addcmul_(r, r, value=-1).mul_(hn).mul_(cn)  # ∂h/∂r_pre = cn hn r (1 - r)
-    hz.copy_(z).addcmul_(z, z, value=-1).mul_(hprev.sub_(n))  # (h_{t-1} - n) z (1 - z)
-    torch.mul(cn, r, out=hn)
-    return z, gh.view(n_, B, 3, H)
-
-
-def _init_state(state, direction: int, B: int, H: int, like: Tensor):
+def init_state(state, direction: int, B: int, H: int, like: Tensor):
+    """(h0, c0) of one direction from a layer's initial state (None: zeros; c0 None if no c)."""
     if state is None:
         z = like.new_zeros(B, H)
         return z, z
     if isinstance(state, tuple):
         return state[0][direction], state[1][direction]
     return state[direction], None
+
+
+def directions(model, inputs: list[Tensor], outputs: list[Tensor], state0=None):
+    """Per layer and direction, in processing order: (key, params, x, hs, h0, c0, reverse, li)
+    with key ``l0``, ``l0_reverse``, ``l1``, ...; x, hs flipped in time for a reverse
+    direction. hs is that direction's slice of the layer output."""
+    H = model.cfg.hidden_size
+    for li, layer in enumerate(model.layers):
+        x, hs = inputs[li], outputs[li]
+        st = None if state0 is None else state0[li]
+        for d in range(model.directions):
+            rev = d == 1
+            p = layer_params(layer, reverse=rev)
+            hsd = hs[..., d * H : (d + 1) * H]
+            xs = x.flip(1) if rev else x
+            hsd = hsd.flip(1) if rev else hsd
+            h0, c0 = init_state(st, d, hs.shape[0], H, hs)
+            key = f"l{li}" + ("_reverse" if rev else "")
+            yield key, p, xs, hsd, h0, c0, rev, li
 
 
 @torch.no_grad()
@@ -203,23 +251,15 @@ def layer_grads(
     """
     out: dict[str, Tensor] = {}
     H = model.cfg.hidden_size
-    for li, layer in enumerate(model.layers):
-        x, hs, g = inputs[li], outputs[li], grads[li]
-        if g is None:
-            g = torch.zeros_like(hs)
-        st = None if state0 is None else state0[li]
-        for d in range(model.directions):
-            rev = d == 1
-            p = layer_params(layer, reverse=rev)
-            sl = slice(d * H, (d + 1) * H)
-            xs, hsd, gd = x, hs[..., sl], g[..., sl]
-            if rev:
-                xs, hsd, gd = xs.flip(1), hsd.flip(1), gd.flip(1)
-            h0, c0 = _init_state(st, d, hs.shape[0], H, hs)
-            res = direction_grads(model.cell, p, xs, hsd, gd, h0, c0, model.cfg.nonlinearity)
-            key = f"l{li}" + ("_reverse" if rev else "")
-            for name, val in res.items():
-                val = val.flip(1) if rev else val
+    for key, p, xs, hsd, h0, c0, rev, li in directions(model, inputs, outputs, state0):
+        g = grads[li]
+        d = 1 if rev else 0
+        gd = torch.zeros_like(hsd) if g is None else g[..., d * H : (d + 1) * H]
+        gd = gd.flip(1) if rev else gd
+        res = direction_backward(model.cell, p, xs, hsd, gd, h0, c0, model.cfg.nonlinearity)
+        for name in ("h", "c"):
+            if name in res:
+                val = res[name].flip(1) if rev else res[name]
                 out[key if name == "h" else f"{key}_c"] = val
     return out
 

@@ -1,0 +1,117 @@
+"""Top-k Lyapunov exponents of a recurrent layer driven by the task's inputs (QR method).
+
+Along the trajectory the forward pass already ran, k orthonormal perturbations of the full
+state s (h, or (h, c) for the LSTM) are pushed through the step Jacobians J_t
+(``rnnstudy.instruments.jacobians``) and re-orthonormalised by a QR decomposition after every
+step: V_t = J_t Q_{t-1} = Q_t R_t. The exponents are λ_i = (1/L) Σ_t ln |R_t[i, i]| (natural
+log per step), averaged over a few examples of the batch (Engelken et al. 2023; Vogt et al.
+2022). λ₁ < 0: perturbations, and gradients, die out at rate λ₁ per step; λ₁ > 0: they grow.
+
+Example: for a linear recurrence s_t = W s_{t-1} the exponents are the logs of the moduli of
+W's eigenvalues: W = diag(0.5, 0.25) gives λ = (ln 0.5, ln 0.25) = (-0.693, -1.386).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from rnnstudy.instruments.jacobians import (
+    gru_coefficients,
+    lstm_coefficients,
+    prev_states,
+    rnn_coefficients,
+)
+
+EXAMPLES = 8  # trajectories (examples of the batch) the exponents are averaged over
+
+
+@torch.no_grad()
+def qr_exponents(step: Callable[[int, Tensor], Tensor], q0: Tensor, L: int) -> Tensor:
+    """Per trajectory, the mean log growth per step of k directions, Gram-Schmidt ordered.
+
+    step(t, V) returns J_t applied to each of the k directions, V (M, k, S) (M trajectories,
+    k directions, state size S; a direction is a row); q0 (M, k, S) has orthonormal rows.
+    Returns (M, k), float64.
+
+    >>> w = torch.diag(torch.tensor([0.5, 0.25], dtype=torch.float64))
+    >>> q0 = torch.eye(2, dtype=torch.float64).unsqueeze(0)
+    >>> [round(v, 3) for v in qr_exponents(lambda t, v: v @ w.T, q0, 50)[0].tolist()]
+    [-0.693, -1.386]
+    """
+    q = q0
+    acc = torch.zeros(q0.shape[0], q0.shape[1], dtype=torch.float64, device=q0.device)
+    for t in range(L):
+        qt, r = torch.linalg.qr(step(t, q).transpose(1, 2))
+        q = qt.transpose(1, 2)
+        acc += r.diagonal(dim1=-2, dim2=-1).abs().log().double()
+    return acc / max(L, 1)
+
+
+def _stepper(cell, p, x, hs, h0, c0, nonlinearity) -> tuple[Callable[[int, Tensor], Tensor], int]:
+    """(step(t, V) = V J_tᵀ, i.e. J_t applied to every row of V (M, k, S), state size S).
+    Each step is one (M·k, H) x (H, G·H) product and a few elementwise ops."""
+    M, L, H = hs.shape
+    w_t = p["weight_hh"].T  # (H, G·H)
+
+    def project(v: Tensor) -> Tensor:
+        m, kk = v.shape[:2]
+        return torch.mm(v.reshape(m * kk, H), w_t).view(m, kk, -1, H)  # (M, k, G, H)
+
+    if cell == "rnn":
+        d = rnn_coefficients(hs, 0, L, nonlinearity).unsqueeze(2)  # (L, M, 1, H)
+
+        def rnn_step(t: int, v: Tensor) -> Tensor:
+            return project(v)[:, :, 0].mul_(d[t])
+
+        return rnn_step, H
+    if cell == "gru":
+        z, coef = gru_coefficients(p, x, prev_states(hs, h0))
+        z, coef = z.unsqueeze(2), coef.unsqueeze(2)  # (L, M, 1, H), (L, M, 1, 3, H)
+
+        def gru_step(t: int, v: Tensor) -> Tensor:
+            return project(v).mul_(coef[t]).sum(dim=2).addcmul_(z[t], v)
+
+        return gru_step, H
+    if cell == "lstm":
+        c0 = c0 if c0 is not None else torch.zeros_like(h0)
+        k, a, fk = lstm_coefficients(p, x, hs, h0, c0)
+        k = k.permute(1, 2, 0, 3).unsqueeze(2)  # (L, M, 1, 4, H)
+        a, fk = a.unsqueeze(2), fk.unsqueeze(2)  # (L, M, 1, H)
+
+        def lstm_step(t: int, v: Tensor) -> Tensor:
+            out = torch.empty(v.shape, dtype=v.dtype, device=v.device)
+            pv = project(v[:, :, :H]).mul_(k[t])
+            dc = torch.sum(pv[:, :, :3], dim=2, out=out[:, :, H:])
+            dc.addcmul_(fk[t], v[:, :, H:])
+            torch.addcmul(pv[:, :, 3], a[t], dc, out=out[:, :, :H])
+            return out
+
+        return lstm_step, 2 * H
+    raise ValueError(f"unknown cell {cell!r}")
+
+
+@torch.no_grad()
+def direction_lyapunov(
+    cell: str,
+    p: dict[str, Tensor],
+    x: Tensor,
+    hs: Tensor,
+    h0: Tensor,
+    c0: Tensor | None,
+    nonlinearity: str,
+    k: int,
+    gen: torch.Generator,
+    examples: int = EXAMPLES,
+) -> Tensor:
+    """The top-k exponents (k,) of one direction of one layer (processing order), averaged over
+    the first ``examples`` examples; k is capped at the state size. The initial directions are
+    random orthonormal, drawn from ``gen``."""
+    M = min(examples, hs.shape[0])
+    c0m = None if c0 is None else c0[:M]
+    step, S = _stepper(cell, p, x[:M], hs[:M], h0[:M], c0m, nonlinearity)
+    k = min(k, S)
+    q0 = torch.linalg.qr(torch.randn(M, S, k, generator=gen, dtype=torch.float64))[0]
+    return qr_exponents(step, q0.transpose(1, 2).to(hs), hs.shape[1]).mean(dim=0)
