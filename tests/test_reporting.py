@@ -22,14 +22,15 @@ import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rnnstudy import tracking
 from rnnstudy.config import parse_run
 from rnnstudy.reporting import history
 from rnnstudy.reporting.build import build_report
-from rnnstudy.reporting.chance import baseline
 from rnnstudy.reporting.cli import experiment_name
+from rnnstudy.reporting.facts import baseline
 from rnnstudy.reporting.figures.ablation import wilson
 from rnnstudy.reporting.pdf import column_groups, table_pages
 from rnnstudy.reporting.store import open_store
@@ -393,9 +394,14 @@ def test_chance_levels_follow_the_design_table():
     copy = baseline({"task.name": "copy", "task.A": "8", "task.K": "10", "task.T": "1000"})
     assert copy.metric_value == 1 / 8 and copy.loss == pytest.approx(0.0204, abs=1e-4)
     assert baseline({"task.name": "qa_distance", "task.n_values": "5"}).metric_value == 0.2
+    assert baseline({"task.name": "copy", "task.A": "1"}).metric_value is None  # invalid config
     assert baseline({"task.name": "temporal_order"}).metric_value == 0.25
     assert baseline({"task.name": "adding"}).metric == "val/mse"
-    assert baseline({"task.name": "charlm"}).metric_value is None
+    from rnnstudy.config import HELLO_TEXT
+
+    charlm = baseline({"task.name": "charlm"})  # built-in text: uniform over its characters
+    assert charlm.metric == "val/bpc" and charlm.metric_value == np.log2(len(set(HELLO_TEXT)))
+    assert baseline({"task.name": "charlm", "task.path": "/nonexistent.txt"}).loss is None
 
 
 def test_wilson_interval_is_sane_at_the_edges():

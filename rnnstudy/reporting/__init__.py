@@ -8,7 +8,7 @@ One idea per module, data flowing down the list:
     store.py      the experiment, its parent run and children (MlflowClient), parent CSVs, npz
     history.py    metric histories of all children in bulk (one SQL query on a database store)
     data.py       configuration labels (seeds pooled) + the histories: ``ReportData``
-    chance.py     chance levels / memoryless baselines from a run's params
+    facts.py      a run's task facts (chance, memoryless loss, distances) via its task config
     figures/      one module per figure: ``build(data) -> Figure | None`` with its caption
     tables.py     per-configuration and per-run tables, the parent's summary CSVs
     header.py     experiment, date, git commit, machine, the command that reproduces it

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from rnnstudy.reporting import history
-from rnnstudy.reporting.chance import Baseline, baseline
+from rnnstudy.reporting.facts import Baseline, baseline
 from rnnstudy.reporting.store import Store
 
 CELL_ORDER = ["rnn", "lstm", "gru"]

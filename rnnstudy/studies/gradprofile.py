@@ -5,7 +5,9 @@ distance ``L-1-t`` with ``n_t >= rel * max(n)``. Truncated BPTT with window k on
 task cuts it to at most k-1 (nothing crosses a window boundary); full BPTT lets it run as far
 as the gradient does not vanish.
 
-    >>> reach([0.0, 0.0, 1e-5, 0.5, 1.0])
+    >>> reach([0.0, 0.0, 1e-5, 0.5, 1.0])  # 1e-5 is below 1e-3 of the peak
+    1
+    >>> reach([0.0, 0.0, 1e-5, 0.5, 1.0], rel=1e-6)
     2
 """
 
