@@ -8,6 +8,7 @@ import torch
 from torch.autograd.functional import jacobian
 
 from rnnstudy.config import ModelConfig
+from rnnstudy.instruments import gradtime
 from rnnstudy.instruments.gradtime import Injection, direction_backward, directions
 from rnnstudy.instruments.probe import run_probe
 from rnnstudy.instruments.propagation import lag_profile, source_steps, summarise
@@ -63,7 +64,8 @@ def _oracle_norm(cell, p, x, states, b, t, s, u, nonlinearity, H):
 
 
 @pytest.mark.parametrize("cell,nonlinearity,layers,bi", CASES)
-def test_profile_matches_autograd_jacobians(cell, nonlinearity, layers, bi):
+def test_profile_matches_autograd_jacobians(cell, nonlinearity, layers, bi, monkeypatch):
+    monkeypatch.setattr(gradtime, "CHUNK", 3)  # L = 7: blocks of 1, 3, 3 steps
     model = _model(cell, nonlinearity, layers, bi)
     H = 4
     S = 2 * H if cell == "lstm" else H

@@ -38,6 +38,8 @@ from rnnstudy.instruments.jacobians import (
 )
 from rnnstudy.models.cells import layer_params
 
+CHUNK = 32  # time steps per block of coefficients and of the backward loop's buffers
+
 
 @dataclass
 class Injection:
@@ -93,7 +95,8 @@ def direction_backward(
     gr = 0 if g is not None else None  # row of the loss gradient
     pr = R - 1 if inject is not None else None  # row of the propagated vectors
     lstm = cell == "lstm"
-    C = min(L, max(e - s for s, e in chunks(L)))
+    blocks = chunks(L, size=CHUNK)
+    C = min(L, CHUNK)
     sh = hs.new_empty(C, R, B, H)  # adjoint of h_t per step of the current chunk (all rows)
     carry_h = hs.new_empty(R, B, H)  # what the first step of a chunk hands to the chunk before
     norms: dict[str, Tensor] = {}
@@ -108,7 +111,7 @@ def direction_backward(
         norms["prop"] = hs.new_empty(L, B)
     if lstm:
         c0 = c0 if c0 is not None else torch.zeros_like(h0)
-        k, a, fk = lstm_coefficients(p, x, hs, h0, c0)
+        k, a, fk = lstm_coefficients(p, x, hs, h0, c0, chunk=CHUNK)
         sc = hs.new_empty(C, R, B, H)  # adjoint of the state c_t (from step t+1 only)
         sdc = hs.new_empty(C, R, B, H)  # total ∂/∂c_t (also through h_t)
         carry_c = hs.new_empty(R, B, H)
@@ -123,7 +126,7 @@ def direction_backward(
     else:
         tmp = hs.new_empty(R, B, H)
     first = True
-    for start, stop in chunks(L):
+    for start, stop in blocks:
         n = stop - start
         # the per-step inputs: G_t in the gradient row, u at the source steps in the other
         if gr is not None:

@@ -27,13 +27,13 @@ from torch import Tensor
 CHUNK = 32  # time steps whose coefficients are built (and held, for RNN/GRU) at once
 
 
-def chunks(L: int, backwards: bool = True) -> list[tuple[int, int]]:
-    """[(start, stop), ...] covering 0..L in CHUNK-sized blocks, last block first by default.
+def chunks(L: int, backwards: bool = True, size: int = CHUNK) -> list[tuple[int, int]]:
+    """[(start, stop), ...] covering 0..L in ``size``-step blocks, last block first by default.
 
     >>> chunks(70)
     [(64, 70), (32, 64), (0, 32)]
     """
-    out = [(a, min(a + CHUNK, L)) for a in range(0, L, CHUNK)]
+    out = [(a, min(a + size, L)) for a in range(0, L, size)]
     return out[::-1] if backwards else out
 
 
@@ -96,7 +96,7 @@ def gru_coefficients(p: dict[str, Tensor], x: Tensor, hprev: Tensor) -> tuple[Te
 
 
 def lstm_coefficients(
-    p: dict[str, Tensor], x: Tensor, hs: Tensor, h0: Tensor, c0: Tensor
+    p: dict[str, Tensor], x: Tensor, hs: Tensor, h0: Tensor, c0: Tensor, chunk: int = CHUNK
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The LSTM's coefficients for every t: ``k`` block-major (4, L, B, H) (k_i, k_f, k_g, k_o),
     ``a`` (L, B, H) and ``fk`` = σ(f_t) (L, B, H). x: (B, L, I), hs: (B, L, H), h0, c0: (B, H).
@@ -112,7 +112,7 @@ def lstm_coefficients(
     xt = x.transpose(0, 1)
     c_prev = c0
     one = hs.new_ones(())
-    for s, e in chunks(L, backwards=False):
+    for s, e in chunks(L, backwards=False, size=chunk):
         n = e - s
         xs, hp = xt[s:e].reshape(n * B, -1), prev_states(hs, h0, s, e).view(n * B, H)
         gates = hs.new_empty(4, n, B, H)  # block-major: each gate a contiguous (n, B, H)
