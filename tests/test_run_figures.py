@@ -75,3 +75,14 @@ def test_a_run_without_data_gets_no_figures(store, tmp_path):
     run = tracking.start_run(c, tracking.experiment_id(c, "empty"), "r")
     assert rf.log_run_figures(run) == []
     assert tracking.list_artifacts(c, run) == []
+
+
+def test_a_broken_artifact_costs_only_its_own_figures(store, tmp_path):
+    c = tracking.client()
+    run = tracking.start_run(c, tracking.experiment_id(c, "broken"), "r")
+    art = tmp_path / "art" / "gradtime"
+    art.mkdir(parents=True)
+    np.savez(art / "l0.npz", norms=np.ones((9, 4)), steps=np.array(list("abcdefghi")))
+    tracking.log_artifacts(c, run, tmp_path / "art")
+    tracking.log_metrics(c, run, {"final/acc_by_distance/3": 1.0})
+    assert rf.log_run_figures(run) == ["figures/acc_by_distance.png"]

@@ -19,7 +19,10 @@ Called by the runner at the end of each run; also usable on an old store::
 from __future__ import annotations
 
 import io
+import logging
 import tempfile
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from rnnstudy import tracking
+
+log = logging.getLogger("rnnstudy.reporting")
 
 FOLDER = "figures"
 STAGES = 5
@@ -205,21 +210,32 @@ def _layers(c: Any, run_id: str, folder: str) -> list[str]:
 
 
 def run_figures(c: Any, run_id: str) -> dict[str, Figure]:
-    """{artifact file name: figure} for every figure the run has data for."""
+    """{artifact file name: figure} for every figure the run has data for. A figure that
+    fails to draw is left out with a warning: pictures never fail a run."""
     run = tracking.get_run(c, run_id)
     title = _title(run)
-    out: dict[str, Figure | None] = {}
+    jobs: dict[str, Callable[[], Figure | None]] = {}
     for layer in _layers(c, run_id, "gradtime"):
         z = tracking.read_npz(c, run_id, f"gradtime/{layer}.npz") or {}
-        out[f"gradient_through_time_{layer}.png"] = gradient_through_time(
-            z, f"{title} · {layer}", layer
-        )
-        out[f"gradient_heatmap_{layer}.png"] = gradient_heatmap(z, f"{title} · {layer}", layer)
-    out["acc_by_distance.png"] = acc_by_distance(run, title)
+        name = f"{title} · {layer}"
+        jobs[f"gradient_through_time_{layer}.png"] = partial(gradient_through_time, z, name, layer)
+        jobs[f"gradient_heatmap_{layer}.png"] = partial(gradient_heatmap, z, name, layer)
+    jobs["acc_by_distance.png"] = partial(acc_by_distance, run, title)
     for layer in _layers(c, run_id, "propagation"):
         z = tracking.read_npz(c, run_id, f"propagation/{layer}.npz") or {}
-        out[f"propagation_{layer}.png"] = propagation(z, f"{title} · {layer}")
-    return {k: f for k, f in out.items() if f is not None}
+        jobs[f"propagation_{layer}.png"] = partial(propagation, z, f"{title} · {layer}")
+    out: dict[str, Figure] = {}
+    for file, draw in jobs.items():
+        try:
+            fig = draw()
+        except Exception as err:
+            log.warning(
+                "run %s: figure %s not drawn (%s: %s)", run_id, file, type(err).__name__, err
+            )
+            continue
+        if fig is not None:
+            out[file] = fig
+    return out
 
 
 def log_run_figures(run_id: str, c: Any = None) -> list[str]:
