@@ -32,6 +32,7 @@ STUDIES: dict[str, Study] = {
     "tbptt": tbptt,
     "init_gain": init_gain,
     "reproduction": reproduction,
+    "tour": __import__("rnnstudy.studies.tour", fromlist=["tour"]).tour,
 }
 
 
