@@ -37,12 +37,14 @@ from rnnstudy.reporting.store import open_store
 
 PNG = b"\x89PNG\r\n\x1a\n"
 EXPECTED_FIGURES = [
+    "horizon",
+    "propagation",
+    "reach",
     "learning-curves",
     "clip-ablation",
     "vanishing",
     "heatmap",
     "clipping",
-    "distance",
     "spectrum",
 ]
 TRAINING_MODULES = ["torch", "pytorch_lightning", "lightning", "rnnstudy.runner", "rnnstudy.module"]
@@ -157,7 +159,7 @@ def test_report_html_is_self_contained_and_every_image_decodes(tiny):
         "git commit",
     ):
         assert must in text, must
-    for fig_title in ("Learning curves", "Gradient through time", "Accuracy by distance"):
+    for fig_title in ("Learning curves", "Gradient through time", "accuracy against distance"):
         assert fig_title in text
 
 

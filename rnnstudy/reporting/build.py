@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rnnstudy import tracking
+from rnnstudy.reporting import claim, figures, header, html, pdf, tables
 from rnnstudy.reporting import data as data_mod
-from rnnstudy.reporting import figures, header, html, pdf, tables
 from rnnstudy.reporting.store import open_store
 
 REPORT_FOLDER = "report"  # artifact folder of the report on its parent run
@@ -59,7 +59,10 @@ def build_report(
     lap("histories")
     figs, problems = figures.build_all(data)
     lap("figures")
-    tabs = tables.build_all(data)
+    lead = claim.build(data) if not data.runs.empty else None
+    if lead is not None:
+        lead.lead = True
+    tabs = ([lead] if lead else []) + tables.build_all(data)
     head = header.build(store, len(data.runs))
     lap("tables")
     folder = Path(out) / safe_name(name)

@@ -45,7 +45,7 @@ def fetch(
     """Histories of the wanted keys for ``run_ids``. ``known_keys``: the ``metrics.*`` names
     that ``search_runs`` reported (the fallback asks only for those)."""
     if not run_ids:
-        return pd.DataFrame(columns=COLUMNS)
+        return empty()
     if is_sql(uri):
         try:
             return _tidy(_sql(uri, run_ids))
@@ -106,9 +106,21 @@ def _per_key(client: tracking.Client, run_ids: Sequence[str], keys: Sequence[str
     return pd.DataFrame(rows, columns=[*COLUMNS, "is_nan", "timestamp"])
 
 
+def empty() -> pd.DataFrame:
+    """No history, with the column types of a real one (figures filter ``value`` with numpy)."""
+    return pd.DataFrame(
+        {
+            "run_id": pd.Series(dtype=object),
+            "key": pd.Series(dtype=object),
+            "step": pd.Series(dtype=np.int64),
+            "value": pd.Series(dtype=np.float64),
+        }
+    )
+
+
 def _tidy(df: pd.DataFrame) -> pd.DataFrame:
     if df.empty:
-        return pd.DataFrame(columns=COLUMNS)
+        return empty()
     df = df.sort_values(["run_id", "key", "step", "timestamp"])
     df = df.drop_duplicates(["run_id", "key", "step"], keep="last")
     df["step"] = df["step"].astype(int)

@@ -33,6 +33,9 @@ table{border-collapse:collapse;font-size:13px;font-variant-numeric:tabular-nums}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;white-space:nowrap}
 th{background:#f0f0f0}tr:nth-child(even) td{background:#fafafa}
 footer{color:#888;font-size:12px;margin-top:32px}
+.lead h3{margin:10px 0 4px}.lead .caption,.lead figcaption{font-size:13px}
+.lead table{width:100%}.lead td:last-child{white-space:normal}
+.lead figure img{width:auto}
 """
 
 
@@ -40,13 +43,13 @@ def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
+def _title(h: Header) -> str:
+    return f'<h1>{escape(h.experiment)}</h1>\n<p class="sub">rnnstudy report</p>'
+
+
 def _header(h: Header) -> str:
     rows = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in h.fields)
-    out = [
-        f"<h1>{escape(h.experiment)}</h1>",
-        '<p class="sub">rnnstudy report</p>',
-        f"<dl>{rows}</dl>",
-    ]
+    out = [f'<section id="about"><h2>About this report</h2><dl>{rows}</dl>']
     if h.reproduce:
         cmds = "\n".join(
             " ".join(f'<span class="w">{escape(w)}</span>' for w in command_words(c))
@@ -54,6 +57,7 @@ def _header(h: Header) -> str:
         )
         out.append(f"<h3>Reproduce</h3><pre>{cmds}</pre>")
     out += [f'<p class="note">{escape(n)}</p>' for n in h.notes]
+    out.append("</section>")
     return "\n".join(out)
 
 
@@ -71,12 +75,24 @@ def _table(t: Table) -> str:
     )
 
 
-def _figure(f: Figure, png: bytes) -> str:
+def _figure(f: Figure, png: bytes, heading: str = "h2") -> str:
     return (
-        f'<section id="{f.slug}"><h2>{escape(f.title)}</h2><figure>'
+        f'<section id="{f.slug}"><{heading}>{escape(f.title)}</{heading}><figure>'
         f'<img src="{data_uri(png)}" alt="{escape(f.title)}">'
         f"<figcaption>{escape(f.caption)}</figcaption></figure></section>"
     )
+
+
+def _lead(figures: list[tuple[Figure, bytes]], tables: list[Table]) -> str:
+    """The first screen: the claim table and the horizon curves, then (below, task columns
+    aligned with the horizon curves) the propagation profiles and the reach scatter."""
+    if not figures and not tables:
+        return ""
+    parts = ['<div class="lead">']
+    parts += [_table(t).replace("<h2>", "<h3>").replace("</h2>", "</h3>") for t in tables]
+    parts += [_figure(f, png, "h3") for f, png in figures]
+    parts.append("</div>")
+    return "\n".join(parts)
 
 
 def render(
@@ -85,10 +101,15 @@ def render(
     tables: list[Table],
     problems: list[str] | None = None,
 ) -> str:
-    """The whole page. ``figures``: (figure, its PNG bytes)."""
+    """The whole page. ``figures``: (figure, its PNG bytes). Figures and tables marked
+    ``lead`` come first, before the header details."""
+    lead_figs = [(f, png) for f, png in figures if f.lead]
+    lead_tabs = [t for t in tables if t.lead]
+    figures = [(f, png) for f, png in figures if not f.lead]
+    tables = [t for t in tables if not t.lead]
     toc = "".join(
         f'<li><a href="#{x.slug}">{escape(x.title)}</a></li>'
-        for x in [*(f for f, _ in figures), *tables]
+        for x in [*lead_tabs, *(f for f, _ in lead_figs), *(f for f, _ in figures), *tables]
     )
     parts = [
         "<!DOCTYPE html>",
@@ -97,11 +118,13 @@ def render(
         '<link rel="icon" href="data:,">',
         f"<title>{escape(h.experiment)} — rnnstudy report</title>",
         f"<style>{CSS}</style></head><body><main>",
+        _title(h),
+        _lead(lead_figs, lead_tabs),
         _header(h),
     ]
     if problems:
         parts += [f'<p class="note">figure not drawn: {escape(p)}</p>' for p in problems]
-    if not figures and not tables:
+    if not figures and not tables and not lead_figs and not lead_tabs:
         parts.append('<p class="note">This experiment has no finished child runs yet.</p>')
     if toc:
         parts.append(f"<nav><h3>Contents</h3><ol>{toc}</ol></nav>")

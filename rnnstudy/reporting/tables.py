@@ -27,6 +27,7 @@ class Table:
     title: str
     caption: str
     frame: pd.DataFrame  # cells already formatted as strings
+    lead: bool = False  # on the report's first screen (the tour's claim table)
 
 
 def fmt(v: object) -> str:

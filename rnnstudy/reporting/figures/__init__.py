@@ -2,7 +2,8 @@
 
 Every module has ``build(data: ReportData) -> Figure | None`` and a one-line ``CAPTION``
 saying how to read the figure. None means "no data for this figure": the report then says
-nothing about it.
+nothing about it. ``LEAD`` figures open the report, beside the claim table: the horizon
+curves, the propagation profiles and the half-life (or λ₁) against horizon scatter.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from collections.abc import Callable
 from rnnstudy.reporting.figures import (
     ablation,
     clipping,
-    distance,
     heatmap,
+    horizon,
     learning,
+    propagation,
+    reach,
     spectrum,
     sweep_history,
     sweep_importance,
@@ -26,7 +29,10 @@ from rnnstudy.reporting.figures.base import Figure
 
 log = logging.getLogger("rnnstudy.reporting")
 
-#: In report order.
+#: First, beside the claim table (DESIGN §7).
+LEAD: list[Callable] = [horizon.build, propagation.build, reach.build]
+
+#: Then, in report order.
 BUILDERS: list[Callable] = [
     sweep_history.build,
     sweep_importance.build,
@@ -36,7 +42,6 @@ BUILDERS: list[Callable] = [
     vanishing.build,
     heatmap.build,
     clipping.build,
-    distance.build,
     spectrum.build,
 ]
 
@@ -46,7 +51,7 @@ def build_all(data) -> tuple[list[Figure], list[str]]:
     figs, problems = [], []
     if data.runs.empty:
         return figs, problems
-    for build in BUILDERS:
+    for build in [*LEAD, *BUILDERS]:
         try:
             fig = build(data)
         except Exception as err:  # one broken figure must not cost the whole report
@@ -54,8 +59,9 @@ def build_all(data) -> tuple[list[Figure], list[str]]:
             problems.append(f"{build.__module__.rsplit('.', 1)[-1]}: {type(err).__name__}: {err}")
             continue
         if fig is not None:
+            fig.lead = build in LEAD
             figs.append(fig)
     return figs, problems
 
 
-__all__ = ["BUILDERS", "Figure", "build_all"]
+__all__ = ["BUILDERS", "LEAD", "Figure", "build_all"]

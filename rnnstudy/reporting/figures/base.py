@@ -26,6 +26,7 @@ class Figure:
     title: str
     caption: str
     fig: MplFigure
+    lead: bool = False  # on the report's first screen (the tour's claim), set by build_all
 
     def png(self, dpi: int = 100) -> bytes:
         buf = io.BytesIO()

@@ -1,0 +1,99 @@
+"""Accuracy against distance per task, cells as colours, seeds as bands, horizons marked: the
+first figure of the report (DESIGN §7: "the horizon curves").
+
+Data: the child runs' ``final/acc_by_distance/<d>`` (else the last ``val/acc_by_distance/<d>``)
+and their horizons (``rnnstudy.reporting.claim.per_run``: "≥ d_max" where capped).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from rnnstudy.horizon import HORIZON_ACC
+from rnnstudy.reporting import claim
+from rnnstudy.reporting.data import ReportData
+from rnnstudy.reporting.figures.base import Figure, new_figure, palette, style
+
+CAPTION = (
+    "Final validation accuracy against distance d, one panel per task: line = median over "
+    "seeds, band = min–max over seeds, colour = configuration (rnn blue, lstm orange, gru "
+    "green). Dashed verticals: each configuration's median memory horizon (the largest d "
+    "answered with accuracy ≥ 0.9 together with every shorter one; '≥ d_max' when capped, i.e. "
+    "the true horizon may lie beyond the trained range); dotted: the 0.9 threshold; grey: chance."
+)
+MAX_SERIES = 10
+
+
+def by_distance(data: ReportData) -> pd.DataFrame:
+    """Tidy ``run_id, d, acc`` from ``final/acc_by_distance/<d>`` (else the last ``val/``)."""
+    for prefix in ("metrics.final/acc_by_distance/", "metrics.val/acc_by_distance/"):
+        cols = [c for c in data.runs.columns if c.startswith(prefix)]
+        if cols:
+            df = data.runs[["run_id", *cols]].melt("run_id", var_name="d", value_name="acc")
+            df["d"] = pd.to_numeric(df["d"].str[len(prefix) :], errors="coerce")
+            return df.dropna()
+    return pd.DataFrame(columns=["run_id", "d", "acc"])
+
+
+def series_order(runs: pd.DataFrame, data: ReportData) -> list[str]:
+    first = runs.drop_duplicates("series")
+    rank = first["cell"].map({c: i for i, c in enumerate(data.cells(runs["cell"]))})
+    return list(first.assign(_r=rank).sort_values(["_r", "series"], kind="stable")["series"])
+
+
+def build(data: ReportData) -> Figure | None:
+    acc = by_distance(data)
+    if acc.empty:
+        return None
+    hz = claim.per_run(data)
+    runs = data.runs[["run_id", "task", "series", "cell"]]
+    acc = acc.merge(runs, on="run_id")
+    tasks = list(dict.fromkeys(acc.sort_values("task")["task"]))
+    levels = series_order(runs[runs["run_id"].isin(acc["run_id"])], data)
+    if len(levels) > MAX_SERIES:
+        levels = data.cells(runs["cell"])
+        acc["series"] = acc["cell"]
+    pal = palette(levels)
+    with style():
+        fig, axes = new_figure(1, len(tasks), width=min(15.0, 1.0 + 4.6 * len(tasks)), sharey=True)
+        for i, task in enumerate(tasks):
+            ax = axes[0, i]
+            sub = acc[acc["task"] == task]
+            for lv in levels:
+                g = sub[sub["series"] == lv].groupby("d")["acc"]
+                if g.ngroups == 0:
+                    continue
+                s = g.agg(["median", "min", "max"]).reset_index()
+                ax.fill_between(s["d"], s["min"], s["max"], color=pal[lv], alpha=0.18, lw=0)
+                text = mark_horizon(ax, hz, sub, lv, pal[lv])
+                ax.plot(
+                    s["d"], s["median"], color=pal[lv], marker="o", ms=3, lw=1.6,
+                    label=f"{lv} · horizon {text}",
+                )  # fmt: skip
+            ax.axhline(HORIZON_ACC, ls=":", color="0.3", lw=1)
+            row = data.runs[data.runs["task"] == task].iloc[0]
+            chance = data.baseline_of(row).metric_value
+            if chance is not None:
+                ax.axhline(chance, ls="--", color="0.6", lw=1)
+            d_max = hz.loc[hz["task"] == task, "d_max"].max() if not hz.empty else np.nan
+            title = task if np.isnan(d_max) else f"{task} (d ≤ {int(d_max)})"
+            ax.set(title=title, xlabel="distance d", ylabel="final val accuracy" if i == 0 else "")
+            ax.set_ylim(-0.02, 1.05)
+            ax.legend(fontsize="x-small", loc="best", frameon=True)
+    return Figure("horizon", "Memory horizon: accuracy against distance", CAPTION, fig)
+
+
+def mark_horizon(ax, hz: pd.DataFrame, sub: pd.DataFrame, level: str, color) -> str:
+    """A dashed vertical at the median horizon of ``level``'s runs in this panel; returns it
+    as text ("≥ d_max" when that median is capped, "n/a" when no run has a horizon)."""
+    ids = set(sub.loc[sub["series"] == level, "run_id"])
+    runs = hz[hz["run_id"].isin(ids)].dropna(subset=["horizon"])
+    if runs.empty:
+        return "n/a"
+    med = float(np.median(runs["horizon"]))
+    at = runs[runs["horizon"] == med]
+    capped = bool(len(at)) and bool(at["capped"].all())
+    if med > 0:
+        ax.axvline(med, ls="--", color=color, lw=1.1, alpha=0.9)
+    return claim.horizon_text(med, int(runs["d_max"].max()), capped)

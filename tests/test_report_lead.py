@@ -1,0 +1,185 @@
+"""The report's first screen: the tour's claim table, the horizon curves, the propagation
+profiles and the reach scatter, built from a synthetic MLflow store (no training: every
+number below is known in advance, so the table and the figures are checked against numpy)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnnstudy import tracking
+from rnnstudy.horizon import HORIZON_ACC, buckets, memory_horizon
+from rnnstudy.reporting import claim
+from rnnstudy.reporting import data as data_mod
+from rnnstudy.reporting.build import build_report
+from rnnstudy.reporting.cdp import Browser
+from rnnstudy.reporting.figures import horizon as horizon_fig
+from rnnstudy.reporting.figures import propagation as propagation_fig
+from rnnstudy.reporting.figures import reach as reach_fig
+from rnnstudy.reporting.store import open_store
+
+TASKS = {
+    "copy": {"task.A": 8, "task.K": 3, "task.d_min": 4, "task.d_max": 40},
+    "delayed_recall": {"task.A": 8, "task.d_min": 2, "task.d_max": 60},
+    "qa_distance": {"task.n_keys": 8, "task.n_values": 8, "task.d_min": 2, "task.d_max": 50},
+}
+# the distance at which accuracy falls below 0.9, per (cell, seed); beyond d_max = capped
+FALL = {"rnn": (12, 17), "lstm": (99, 99), "gru": (99, 31)}
+N_BUCKETS = 5
+
+
+def accuracy(edges: list[int], fall: int) -> dict[int, float]:
+    return {e: (0.97 if e <= fall else 0.3) for e in edges}
+
+
+def make_store(root: Path, propagation: bool = True, lyapunov: bool = False) -> dict:
+    """A tour-shaped experiment: 3 tasks x 3 cells x 2 seeds, metrics and artifacts only."""
+    c = tracking.client()
+    exp = tracking.experiment_id(c, "tour")
+    parent = tracking.start_run(
+        c, exp, "tour [full]", {"profile": "full"}, {"rnnstudy.kind": "experiment"}
+    )
+    truth: dict = {}
+    for task, params in TASKS.items():
+        d_min, d_max = params["task.d_min"], params["task.d_max"]
+        edges = [hi for _, hi in buckets(d_min, d_max, N_BUCKETS)]
+        for cell, falls in FALL.items():
+            for seed, fall in enumerate(falls):
+                acc = accuracy(edges, fall)
+                h = memory_horizon(acc, edges)
+                p = {"task.name": task, **params, "task.n_buckets": N_BUCKETS,
+                     "model.cell": cell, "seed": seed, "task.D": "None"}  # fmt: skip
+                tags = {"cell": cell, "task": task, "horizon_capped": str(h.capped).lower()}
+                rid = tracking.start_run(c, exp, f"{cell} {task} {seed}", p, tags, parent)
+                half = {"rnn": 3.0, "lstm": 40.0, "gru": 25.0}[cell] + seed
+                metrics = {f"final/acc_by_distance/{e}": a for e, a in acc.items()}
+                metrics["final/memory_horizon"] = float(h.value)
+                metrics["gradtime/l0/half_life"] = 100.0 + half  # overridden by propagation
+                if lyapunov:
+                    metrics["lyapunov/l0/l1"] = -math.log(2) / half
+                if propagation and cell != "gru":  # some runs without the artifact
+                    metrics["propagation/l0/half_life"] = half
+                    lags = np.arange(1, 30)
+                    rho = np.stack([2.0 ** (-lags / half) * (1 + 0.1 * k) for k in range(3)])
+                    folder = root / rid / "propagation"
+                    folder.mkdir(parents=True)
+                    np.savez(folder / "l0.npz", rho=rho, steps=[0, 50, 100], lags=lags)
+                    tracking.log_artifacts(c, rid, root / rid)
+                tracking.log_metrics(c, rid, metrics)
+                tracking.set_tags(c, rid, {"outcome": "unsolved"})
+                c.set_terminated(rid, "FINISHED")
+                truth[(task, cell, seed)] = (h, half, acc)
+    c.set_terminated(parent, "FINISHED")
+    return truth
+
+
+@pytest.fixture(scope="module")
+def tour(tmp_path_factory):
+    """One synthetic store for the module (its own SQLite file and working directory)."""
+    root = tmp_path_factory.mktemp("lead")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlflow.db")
+        mp.chdir(root)
+        yield make_store(root / "art")
+
+
+def brute_claim(truth: dict, task: str) -> tuple[dict[str, float], bool]:
+    d_max = TASKS[task]["task.d_max"]
+    med = {
+        cell: float(np.median([truth[(task, cell, s)][0].value for s in (0, 1)])) for cell in FALL
+    }
+    best = max(med["lstm"], med["gru"])
+    return med, (0 < med["rnn"] < d_max and best >= max(3 * med["rnn"], d_max / 2))
+
+
+def test_claim_table_is_the_medians_and_the_verdict(tour):
+    data = data_mod.load(open_store("tour"))
+    table = claim.build(data)
+    rows = {r["task"]: r for r in table.frame.to_dict("records")}
+    assert set(rows) == set(TASKS)
+    for task, params in TASKS.items():
+        med, held = brute_claim(tour, task)
+        d_max = params["task.d_max"]
+        for cell, m in med.items():
+            at = [tour[(task, cell, s)][0] for s in (0, 1) if tour[(task, cell, s)][0].value == m]
+            capped = bool(at) and all(h.capped for h in at)
+            want = f"≥ {m:g}" if capped or m >= d_max else f"{m:g}"
+            assert rows[task][f"{cell} horizon"] == want, (task, cell)
+            hl = np.median([{"rnn": 3.0, "lstm": 40.0}.get(cell, 125.0) + s for s in (0, 1)])
+            assert float(rows[task][f"{cell} half-life"]) == pytest.approx(hl, rel=1e-3)
+        assert rows[task]["claim"].startswith("held: " if held else "MISSED: ")
+        assert rows[task]["seeds"] == "2/2/2"
+    assert "≥ 40" in rows["copy"]["lstm horizon"]  # every lstm run is capped on copy
+
+
+def test_horizon_curves_are_the_seed_medians(tour):
+    data = data_mod.load(open_store("tour"))
+    fig = horizon_fig.build(data)
+    axes = [ax for ax in fig.fig.axes if ax.get_visible()]
+    assert [ax.get_title().split(" (")[0] for ax in axes] == sorted(TASKS)
+    for ax in axes:
+        task = ax.get_title().split(" (")[0]
+        curves = {
+            ln.get_label().split(" · ")[0]: ln
+            for ln in ax.get_lines()
+            if not ln.get_label().startswith("_")
+        }
+        assert set(curves) == set(FALL)
+        for cell, ln in curves.items():
+            edges = sorted(tour[(task, cell, 0)][2])
+            want = [np.median([tour[(task, cell, s)][2][e] for s in (0, 1)]) for e in edges]
+            assert list(ln.get_xdata()) == edges and np.allclose(ln.get_ydata(), want)
+        d_max = TASKS[task]["task.d_max"]
+        assert curves["lstm"].get_label() == f"lstm · horizon ≥ {d_max}"
+        rnn = np.median([tour[(task, "rnn", s)][0].value for s in (0, 1)])
+        assert curves["rnn"].get_label() == f"rnn · horizon {rnn:g}"
+        assert any(abs(line.get_ydata()[0] - HORIZON_ACC) < 1e-12 for line in ax.get_lines())
+
+
+def test_propagation_profiles_and_scatter_use_what_exists(tour):
+    data = data_mod.load(open_store("tour"))
+    prof = propagation_fig.build(data)
+    ax = prof.fig.axes[0]
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    assert set(lines) == {"rnn", "lstm"}  # gru runs have no artifact: left out
+    lags = np.arange(1, 30)
+    half = np.median([3.0, 4.0])  # the last probe's rho of the two rnn seeds, in log10
+    want = np.median([np.log10(2.0 ** (-lags / h) * 1.2) for h in (3.0, 4.0)], axis=0)
+    assert np.allclose(lines["rnn"].get_ydata(), want) and half > 0
+    sc = reach_fig.build(data)
+    assert sc.title == "Memory horizon against propagation half-life"
+    n_points = sum(len(col.get_offsets()) for col in sc.fig.axes[0].collections)
+    assert n_points == 3 * 2 * 2  # rnn and lstm runs of the three tasks
+
+
+def test_without_propagation_the_scatter_uses_lyapunov_and_no_profile(store, tmp_path):
+    make_store(tmp_path / "art", propagation=False, lyapunov=True)
+    data = data_mod.load(open_store("tour"))
+    assert propagation_fig.build(data) is None
+    sc = reach_fig.build(data)
+    assert "λ₁" in sc.title
+    assert sum(len(c.get_offsets()) for c in sc.fig.axes[0].collections) == 18
+
+
+def test_first_screen_in_chromium_shows_claim_and_horizon_without_console_errors(tour, tmp_path):
+    rep = build_report("tour", tmp_path / "reports")
+    assert rep.figures[:3] == ["horizon", "propagation", "reach"]
+    assert rep.tables[0] == "claim"
+    with Browser(1600, 1000) as b:
+        b.goto(rep.html.resolve().as_uri(), settle=1)
+        top = b.eval(
+            "[document.querySelector('#claim table').getBoundingClientRect().top,"
+            " document.querySelector('#horizon img').getBoundingClientRect().bottom,"
+            " document.querySelector('#about').getBoundingClientRect().top,"
+            " document.querySelector('#horizon img').naturalWidth]"
+        )
+        text = b.eval("document.querySelector('#claim').innerText")
+        console = list(b.console)
+    claim_top, horizon_bottom, about_top, width = top
+    assert 0 < claim_top < horizon_bottom <= 1000 < about_top, top  # both on the first screen
+    assert width > 500  # the image decoded
+    assert "≥ 40" in text and "held: rnn" in text
+    assert console == [], console
