@@ -97,8 +97,10 @@ def direction_backward(
     lstm = cell == "lstm"
     blocks = chunks(L, size=CHUNK)
     C = min(L, CHUNK)
-    sh = hs.new_empty(C, R, B, H)  # adjoint of h_t per step of the current chunk (all rows)
-    carry_h = hs.new_empty(R, B, H)  # what the first step of a chunk hands to the chunk before
+    # adjoint of h_t per step of the current chunk (all rows); slot C carries what the first
+    # step of a chunk hands to the chunk before (so slot i - 1 is "the next" for every i)
+    sh = hs.new_empty(C + 1, R, B, H)
+    sh_l, shv = sh.unbind(0), [v.view(R * B, H) for v in sh.unbind(0)]
     norms: dict[str, Tensor] = {}
     if gr is not None:
         gt = g.transpose(0, 1)  # (L, B, H) view
@@ -112,19 +114,23 @@ def direction_backward(
     if lstm:
         c0 = c0 if c0 is not None else torch.zeros_like(h0)
         k, a, fk = lstm_coefficients(p, x, hs, h0, c0, chunk=CHUNK)
-        sc = hs.new_empty(C, R, B, H)  # adjoint of the state c_t (from step t+1 only)
+        sc = hs.new_empty(C + 1, R, B, H)  # adjoint of the state c_t (from step t+1 only)
         sdc = hs.new_empty(C, R, B, H)  # total ∂/∂c_t (also through h_t)
-        carry_c = hs.new_empty(R, B, H)
+        sc_l, sdc_l = sc.unbind(0), sdc.unbind(0)
         dpre = hs.new_empty(R, B, 4, H)
+        dflat = dpre.view(R * B, 4 * H)
         dp = dpre.permute(2, 0, 1, 3)  # (4, R, B, H) view
+        dp3, dpo = dp[:3], dp[3]
         if gr is not None:
             norms["c_norm"] = hs.new_empty(L, B)
             if keep:
                 dc_all = hs.new_empty(L, B, H)
     elif cell == "gru":
         dpre = hs.new_empty(R, B, 3, H)
+        dflat = dpre.view(R * B, 3 * H)
     else:
         tmp = hs.new_empty(R, B, H)
+        tflat = tmp.view(R * B, H)
     first = True
     for start, stop in blocks:
         n = stop - start
@@ -142,40 +148,36 @@ def direction_backward(
                     if lstm:
                         sc[t - start, pr].index_add_(0, idx, uc[idx])
         if not first:
-            sh[n - 1].add_(carry_h)
+            sh[n - 1].add_(sh[C])
             if lstm:
-                sc[n - 1].add_(carry_c)
+                sc[n - 1].add_(sc[C])
         first = False
-        if cell == "rnn":
-            d = rnn_coefficients(hs, start, stop, nonlinearity)
-        elif cell == "gru":
+        sh[C].zero_()
+        if lstm:
+            sc[C].zero_()
+            a_l, fk_l = a[start:stop].unbind(0), fk[start:stop].unbind(0)
+            k3_l = k[:3, start:stop].unsqueeze(2).unbind(1)  # (3, 1, B, H) per step
+            ko_l = k[3, start:stop].unbind(0)
+            for i in range(n - 1, -1, -1):
+                dh = sh_l[i]
+                dc = torch.addcmul(sc_l[i], dh, a_l[i], out=sdc_l[i])
+                torch.mul(k3_l[i], dc, out=dp3)
+                torch.mul(ko_l[i], dh, out=dpo)
+                shv[i - 1].addmm_(dflat, w_hh)  # slot -1 is the carry slot C
+                sc_l[i - 1].addcmul_(dc, fk_l[i])
+        elif cell == "rnn":
+            d = rnn_coefficients(hs, start, stop, nonlinearity).unbind(0)
+            for i in range(n - 1, -1, -1):
+                torch.mul(sh_l[i], d[i], out=tmp)
+                shv[i - 1].addmm_(tflat, w_hh)
+        else:
             z, coef = gru_coefficients(p, x[:, start:stop], prev_states(hs, h0, start, stop))
-        for t in range(stop - 1, start - 1, -1):
-            i = t - start
-            dh = sh[i]
-            nxt = sh[i - 1].view(R * B, H) if i > 0 else carry_h.view(R * B, H)
-            if lstm:
-                dc = torch.addcmul(sc[i], dh, a[t], out=sdc[i])
-                torch.mul(k[:3, t].unsqueeze(1), dc, out=dp[:3])
-                torch.mul(k[3, t], dh, out=dp[3])
-                if i > 0:
-                    nxt.addmm_(dpre.view(R * B, 4 * H), w_hh)
-                    sc[i - 1].addcmul_(dc, fk[t])
-                else:
-                    torch.mm(dpre.view(R * B, 4 * H), w_hh, out=nxt)
-                    torch.mul(dc, fk[t], out=carry_c)
-            elif cell == "rnn":
-                torch.mul(dh, d[i], out=tmp)
-                if i > 0:
-                    nxt.addmm_(tmp.view(R * B, H), w_hh)
-                else:
-                    torch.mm(tmp.view(R * B, H), w_hh, out=nxt)
-            else:
+            z, coef = z.unbind(0), coef.unbind(0)
+            for i in range(n - 1, -1, -1):
+                dh = sh_l[i]
                 torch.mul(coef[i], dh.unsqueeze(2), out=dpre)
-                if i == 0:
-                    nxt.zero_()
-                nxt.view(R, B, H).addcmul_(dh, z[i])
-                nxt.addmm_(dpre.view(R * B, 3 * H), w_hh)
+                sh_l[i - 1].addcmul_(dh, z[i])
+                shv[i - 1].addmm_(dflat, w_hh)
         if gr is not None:
             torch.linalg.vector_norm(sh[:n, gr], dim=-1, out=norms["h_norm"][start:stop])
             if keep:

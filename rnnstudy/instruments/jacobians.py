@@ -101,37 +101,49 @@ def lstm_coefficients(
     """The LSTM's coefficients for every t: ``k`` block-major (4, L, B, H) (k_i, k_f, k_g, k_o),
     ``a`` (L, B, H) and ``fk`` = σ(f_t) (L, B, H). x: (B, L, I), hs: (B, L, H), h0, c0: (B, H).
 
-    Built CHUNK steps at a time in time order: one (n·B, I+H) x (I+H, 4H) product per chunk,
+    Built ``chunk`` steps at a time in time order: per gate one (n·B, I+H+1) x (I+H+1, H)
+    product of [x_t, h_{t-1}, 1] with [W_ih, W_hh, b] (bias and input folded into one GEMM),
     the gate activations and c_t = f c_{t-1} + i g stay in cache, and only the coefficients are
-    written to the (L, B, ·) buffers."""
+    written to the (L, B, ·) buffers (σ(f) straight into ``fk``)."""
     B, L, H = hs.shape
+    n_in = x.shape[-1]
     k = hs.new_empty(4, L, B, H)
     a, fk = hs.new_empty(L, B, H), hs.new_empty(L, B, H)
-    w_ih_t, w_hh_t = p["weight_ih"].T, p["weight_hh"].T
-    bias = p["bias_ih"] + p["bias_hh"]
-    xt = x.transpose(0, 1)
+    bias = (p["bias_ih"] + p["bias_hh"]).unsqueeze(1)
+    w = torch.cat([p["weight_ih"], p["weight_hh"], bias], dim=1)  # (4H, n_in+H+1)
+    w[2 * H : 3 * H] *= 2  # the g block gives 2·g_pre: tanh(g_pre) = 2 σ(2 g_pre) - 1
+    w_t = [w[j * H : (j + 1) * H].T for j in range(4)]  # per gate (n_in+H+1, H)
+    C = min(chunk, L)
+    z = hs.new_empty(C, B, n_in + H + 1)  # [x_t, h_{t-1}, 1] for the steps of a chunk
+    z[..., n_in + H] = 1
+    buf = hs.new_empty(3, C, B, H)  # i, g, o of a chunk
+    xt, ht = x.transpose(0, 1), hs.transpose(0, 1)
     c_prev = c0
     one = hs.new_ones(())
     for s, e in chunks(L, backwards=False, size=chunk):
         n = e - s
-        xs, hp = xt[s:e].reshape(n * B, -1), prev_states(hs, h0, s, e).view(n * B, H)
-        gates = hs.new_empty(4, n, B, H)  # block-major: each gate a contiguous (n, B, H)
-        for j in range(4):
-            rows, blk = slice(j * H, (j + 1) * H), gates[j].view(n * B, H)
-            torch.addmm(bias[rows], xs, w_ih_t[:, rows], out=blk)
-            blk.addmm_(hp, w_hh_t[:, rows])
-        gates[2].mul_(2)
-        gates.sigmoid_()  # one pass over all four blocks; tanh(x) = 2 σ(2x) - 1 for g
-        i, f, g, o = gates.unbind(0)
+        zc = z[:n]
+        zc[..., :n_in].copy_(xt[s:e])
+        if s == 0:
+            zc[0, :, n_in : n_in + H].copy_(h0)
+            zc[1:, :, n_in : n_in + H].copy_(ht[: e - 1])
+        else:
+            zc[:, :, n_in : n_in + H].copy_(ht[s - 1 : e - 1])
+        i, g, o = buf[:, :n].unbind(0)
+        f = fk[s:e]
+        for j, out in enumerate((i, f, g, o)):
+            torch.mm(zc.view(n * B, -1), w_t[j], out=out.view(n * B, H))
+        buf[:, :n].sigmoid_()  # i, o and σ(2 g_pre) in one pass
+        f.sigmoid_()
         torch.add(-one, g, alpha=2, out=g)
         c = torch.mul(i, g)  # then c_t = f_t c_{t-1} + i_t g_t, in place
         c[0].addcmul_(f[0], c_prev)
         for t in range(1, n):
             c[t].addcmul_(f[t], c[t - 1])
-        cp = torch.cat([c_prev.unsqueeze(0), c[:-1]])  # c_{t-1}
+        kf = torch.addcmul(f, f, f, value=-1, out=k[1, s:e])  # σ'(f) c_{t-1}:
+        kf[0].mul_(c_prev)
+        kf[1:].mul_(c[:-1])
         c_prev = c[-1].clone()
-        fk[s:e].copy_(f)
-        torch.addcmul(f, f, f, value=-1, out=k[1, s:e]).mul_(cp)  # σ'(f) c_{t-1}
         tc = tanh_(c)
         torch.addcmul(one, tc, tc, value=-1, out=a[s:e]).mul_(o)  # o (1 - tanh² c_t)
         torch.addcmul(o, o, o, value=-1, out=k[3, s:e]).mul_(tc)  # σ'(o) tanh c_t

@@ -42,12 +42,12 @@ def qr_exponents(step: Callable[[int, Tensor], Tensor], q0: Tensor, L: int) -> T
     [-0.693, -1.386]
     """
     q = q0
-    acc = torch.zeros(q0.shape[0], q0.shape[1], dtype=torch.float64, device=q0.device)
+    diag = q0.new_empty(L, q0.shape[0], q0.shape[1])  # |R_t[i, i]|, logged once at the end
     for t in range(L):
         qt, r = torch.linalg.qr(step(t, q).transpose(1, 2))
         q = qt.transpose(1, 2)
-        acc += r.diagonal(dim1=-2, dim2=-1).abs().log().double()
-    return acc / max(L, 1)
+        diag[t] = r.diagonal(dim1=-2, dim2=-1)
+    return diag.double().abs_().log_().sum(dim=0) / max(L, 1)
 
 
 def _stepper(cell, p, x, hs, h0, c0, nonlinearity) -> tuple[Callable[[int, Tensor], Tensor], int]:
