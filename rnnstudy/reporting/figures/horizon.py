@@ -13,7 +13,8 @@ import pandas as pd
 from rnnstudy.horizon import HORIZON_ACC
 from rnnstudy.reporting import claim
 from rnnstudy.reporting.data import ReportData
-from rnnstudy.reporting.figures.base import Figure, new_figure, palette, style
+from rnnstudy.reporting.figures.bands import band, by_task, task_figure
+from rnnstudy.reporting.figures.base import Figure, style
 
 CAPTION = (
     "Final validation accuracy against distance d, one panel per task: line = median over "
@@ -22,7 +23,6 @@ CAPTION = (
     "answered with accuracy ≥ 0.9 together with every shorter one; '≥ d_max' when capped, i.e. "
     "the true horizon may lie beyond the trained range); dotted: the 0.9 threshold; grey: chance."
 )
-MAX_SERIES = 10
 
 
 def by_distance(data: ReportData) -> pd.DataFrame:
@@ -36,41 +36,24 @@ def by_distance(data: ReportData) -> pd.DataFrame:
     return pd.DataFrame(columns=["run_id", "d", "acc"])
 
 
-def series_order(runs: pd.DataFrame, data: ReportData) -> list[str]:
-    first = runs.drop_duplicates("series")
-    rank = first["cell"].map({c: i for i, c in enumerate(data.cells(runs["cell"]))})
-    return list(first.assign(_r=rank).sort_values(["_r", "series"], kind="stable")["series"])
-
-
 def build(data: ReportData) -> Figure | None:
     acc = by_distance(data)
     if acc.empty:
         return None
     hz = claim.per_run(data)
-    runs = data.runs[["run_id", "task", "series", "cell"]]
-    acc = acc.merge(runs, on="run_id")
-    tasks = list(dict.fromkeys(acc.sort_values("task")["task"]))
-    levels = series_order(runs[runs["run_id"].isin(acc["run_id"])], data)
-    if len(levels) > MAX_SERIES:
-        levels = data.cells(runs["cell"])
-        acc["series"] = acc["cell"]
-    pal = palette(levels)
+    acc, levels, pal = by_task(data, acc)
+    tasks = sorted(set(acc["task"]))
     with style():
-        fig, axes = new_figure(1, len(tasks), width=min(15.0, 1.0 + 4.6 * len(tasks)), sharey=True)
+        fig, axes = task_figure(tasks)
         for i, task in enumerate(tasks):
-            ax = axes[0, i]
+            ax = axes[i]
             sub = acc[acc["task"] == task]
             for lv in levels:
-                g = sub[sub["series"] == lv].groupby("d")["acc"]
-                if g.ngroups == 0:
-                    continue
-                s = g.agg(["median", "min", "max"]).reset_index()
-                ax.fill_between(s["d"], s["min"], s["max"], color=pal[lv], alpha=0.18, lw=0)
                 text = mark_horizon(ax, hz, sub, lv, pal[lv])
-                ax.plot(
-                    s["d"], s["median"], color=pal[lv], marker="o", ms=3, lw=1.6,
-                    label=f"{lv} · horizon {text}",
-                )  # fmt: skip
+                mine = sub[sub["series"] == lv]
+                band(
+                    ax, mine, "d", "acc", pal[lv], marker="o", ms=3, label=f"{lv} · horizon {text}"
+                )
             ax.axhline(HORIZON_ACC, ls=":", color="0.3", lw=1)
             row = data.runs[data.runs["task"] == task].iloc[0]
             chance = data.baseline_of(row).metric_value

@@ -13,8 +13,8 @@ import pandas as pd
 
 from rnnstudy import tracking
 from rnnstudy.reporting.data import ReportData
-from rnnstudy.reporting.figures.base import Figure, new_figure, palette, style
-from rnnstudy.reporting.figures.horizon import MAX_SERIES, series_order
+from rnnstudy.reporting.figures.bands import band, by_task, task_figure
+from rnnstudy.reporting.figures.base import Figure, style
 
 LAYER = "l0"
 CAPTION = (
@@ -50,26 +50,15 @@ def build(data: ReportData) -> Figure | None:
     prof = profiles(data)
     if prof.empty:
         return None
-    runs = data.runs[["run_id", "task", "series", "cell"]]
-    prof = prof.merge(runs, on="run_id")
+    prof, levels, pal = by_task(data, prof)
     tasks = sorted(set(prof["task"]))
-    levels = series_order(runs[runs["run_id"].isin(prof["run_id"])], data)
-    if len(levels) > MAX_SERIES:
-        levels = data.cells(runs["cell"])
-        prof["series"] = prof["cell"]
-    pal = palette(levels)
     with style():
-        fig, axes = new_figure(1, len(tasks), width=min(15.0, 1.0 + 4.6 * len(tasks)), sharey=True)
+        fig, axes = task_figure(tasks)
         for i, task in enumerate(tasks):
-            ax = axes[0, i]
+            ax = axes[i]
             sub = prof[prof["task"] == task]
             for lv in levels:
-                g = sub[sub["series"] == lv].groupby("lag")["log_rho"]
-                if g.ngroups == 0:
-                    continue
-                s = g.agg(["median", "min", "max"]).reset_index()
-                ax.fill_between(s["lag"], s["min"], s["max"], color=pal[lv], alpha=0.18, lw=0)
-                ax.plot(s["lag"], s["median"], color=pal[lv], lw=1.6, label=lv)
+                band(ax, sub[sub["series"] == lv], "lag", "log_rho", pal[lv], label=lv)
             ax.set(title=task, xlabel="lag k (steps)", ylabel="log10 ρ(k)" if i == 0 else "")
             ax.legend(fontsize="x-small", loc="lower left", frameon=True)
     return Figure("propagation", "Propagation profiles", CAPTION, fig)
