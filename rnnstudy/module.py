@@ -94,7 +94,32 @@ def update_windows(batch: Batch, k: int | None, readout: str) -> list[int]:
     return keep or [len(spans) - 1]  # a batch without any target still takes one (empty) step
 
 
+# Plain attributes written every step (by this module, the instruments and Lightning's hook
+# dispatch, which sets ``_current_fx_name`` around every hook call: ~40 writes a step). None is
+# ever a parameter, buffer or submodule, so they skip ``nn.Module.__setattr__``'s checks.
+_PLAIN = frozenset(
+    {
+        "_current_fx_name",
+        "capture",
+        "captured",
+        "last_clip",
+        "last_loss",
+        "_update",
+        "_state",
+        "_done_to",
+        "_probe_due",
+        "_ran",
+    }
+)
+
+
 class SequenceModule(pl.LightningModule):
+    def __setattr__(self, name: str, value) -> None:
+        if name in _PLAIN:
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
     def __init__(self, cfg: RunConfig, task: Task):
         super().__init__()
         self.cfg, self.task = cfg, task
