@@ -10,6 +10,7 @@ from pytorch_lightning.loggers.logger import Logger
 from rnnstudy.data import TaskData
 from rnnstudy.instruments.callbacks import GradNorms
 from rnnstudy.instruments.clipping import clip_gradients
+from rnnstudy.models.recurrent import param_label
 from rnnstudy.module import SequenceModule
 from rnnstudy.runner import make_trainer, quiet_lightning
 from rnnstudy.tasks import build_task
@@ -96,7 +97,8 @@ def test_clipping_changes_the_update(mode, tau):
     raw = {n: p.grad.detach().clone() for n, p in module.named_parameters()}
     module.zero_grad()
     rec = _Recorder()
-    trainer = make_trainer(cfg, None, [rec], progress=False)
+    logger = _MemoryLogger()
+    trainer = make_trainer(cfg, logger, [rec], progress=False)
     trainer.fit(module, datamodule=data)
     delta = {n: before[n] - p.detach() for n, p in module.named_parameters()}
     raw_norm = math.sqrt(sum(float((g**2).sum()) for g in raw.values()))
@@ -115,6 +117,12 @@ def test_clipping_changes_the_update(mode, tau):
         for n in raw:
             torch.testing.assert_close(delta[n], raw[n], rtol=1e-4, atol=1e-7)
     assert rec.clipped == int(stats.clipped) and rec.steps == 1
+    # per-parameter norms (before clipping) under the DESIGN names, from the same fused pass
+    logged = [m for step, m in logger.rows if step == 0 and "grad/norm_preclip" in m][0]
+    for n, g in raw.items():
+        label = "grad/param/" + param_label(n.removeprefix("model."))
+        assert logged[label] == pytest.approx(float(g.norm()), rel=1e-5)
+    assert sum(k.startswith("grad/param/") for k in logged) == len(raw)
 
 
 def test_no_gradients_are_undefined_not_zero():
