@@ -65,7 +65,7 @@ def _canvas() -> tuple[Figure, Any]:
     layout pass would double the drawing time, paid at the end of every run)."""
     fig = Figure(figsize=(6.4, 3.8))
     ax = fig.subplots()
-    fig.subplots_adjust(left=0.12, right=0.96, top=0.9, bottom=0.14)
+    fig.subplots_adjust(left=0.14, right=0.96, top=0.9, bottom=0.14)
     return fig, ax
 
 

@@ -9,6 +9,9 @@ Steps, as in README: open the experiment in the "Model training" view
 expand the parent run, group the runs by ``cell``, switch to the chart view and search the
 charts for ``val/acc`` (validation accuracy over training, one line per cell, seeds pooled into
 a band).
+
+With ``--figure figures/gradient_through_time_l0.png`` (and ``--cell``, ``--task``): one child
+run's Artifacts tab showing that figure (``rnnstudy.reporting.run_figures``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ EXPAND_PARENT = (
 )
 GROUP_BY = '[data-testid="column-selection-dropdown"]'
 CHART_SEARCH = 'input[placeholder="Search metric charts"]'
+TREE_ITEM = "span, div, a, li, button"  # an artifact tree entry, matched by its exact text
 
 
 def start_ui(uri: str, port: int) -> subprocess.Popen:
@@ -103,9 +107,39 @@ def shoot(
         escape(b)
         b.click(CHART_SEARCH)
         b.type(charts)
-        b.sleep(4)
+        b.wait_for("document.querySelectorAll('.js-plotly-plot .main-svg').length > 0", 120)
+        b.sleep(3)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(b.screenshot())
+
+
+def shoot_figure(base: str, exp_id: str, run_id: str, figure: str, out: Path) -> None:
+    """A child run's Artifacts tab with ``figure`` (``figures/<name>.png``) open."""
+    url = f"{base}/#/experiments/{exp_id}/runs/{run_id}/artifacts?workflowType=machine_learning"
+    folder, name = figure.rsplit("/", 1)
+    with Browser(1600, 1000) as b:
+        b.goto(url, settle=2)
+        if b.center(ASSISTANT_CLOSE):
+            b.click(ASSISTANT_CLOSE)
+        b.click(TREE_ITEM, folder, timeout=120)
+        b.click(TREE_ITEM, name)
+        b.wait_for("Array.from(document.images).some(i => i.complete && i.naturalWidth > 300)", 60)
+        b.sleep(1)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(b.screenshot())
+
+
+def child_run(uri: str, exp_id: str, cell: str | None, task: str | None) -> str:
+    """The first child run (by start time) with these ``cell`` and ``task`` tags."""
+    c = tracking.client(uri)
+    want = {"cell": cell, "task": task}
+    for r in reversed(tracking.search_runs(c, exp_id)):
+        tags = r.data.tags
+        if tracking.PARENT_TAG in tags and all(
+            v is None or tags.get(k) == v for k, v in want.items()
+        ):
+            return r.info.run_id
+    raise SystemExit(f"no child run with cell={cell} task={task}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--charts", default="val/acc", help="text typed in the chart search box")
     ap.add_argument("--out", type=Path, default=Path("docs/ui-compare.png"))
     ap.add_argument("--uri", default=None, help="tracking URI (default: the project's)")
+    ap.add_argument("--figure", default=None, help="a child run's figure artifact to show")
+    ap.add_argument("--cell", default=None, help="with --figure: the run's cell")
     args = ap.parse_args(argv)
     uri = args.uri or tracking.tracking_uri()
     exp = tracking.find_experiment(tracking.client(uri), args.experiment)
@@ -124,15 +160,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     port = free_port()
     ui = start_ui(uri, port)
+    base = f"http://127.0.0.1:{port}"
     try:
-        shoot(
-            f"http://127.0.0.1:{port}",
-            exp.experiment_id,
-            args.out,
-            args.task,
-            args.group_by,
-            args.charts,
-        )
+        if args.figure:
+            rid = child_run(uri, exp.experiment_id, args.cell, args.task)
+            shoot_figure(base, exp.experiment_id, rid, args.figure, args.out)
+        else:
+            shoot(base, exp.experiment_id, args.out, args.task, args.group_by, args.charts)
     finally:
         stop_ui(ui)
     print(args.out)
