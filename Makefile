@@ -30,7 +30,7 @@ report: $(STAMP) ## HTML + PDF report for an experiment name (NAME=tour) into re
 	MPLBACKEND=agg $(BIN)/rnnstudy report $(or $(NAME),tour) $(ARGS)
 
 bench: $(STAMP) ## throughput/overhead benchmark vs plain PyTorch -> BENCHMARKS.md
-	$(BIN)/python scripts/bench.py $(ARGS)
+	$(BIN)/python -m benchmarks $(ARGS)
 
 system: ## system packages the tests use (PostgreSQL, Chromium, poppler): apt-get as root, else one line on what cannot run
 	@bash scripts/setup.sh system

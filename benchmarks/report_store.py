@@ -5,8 +5,8 @@ real ones (300 training steps x ~11 per-step metrics, validation/probe metrics e
 final metrics, a ``gradtime/l0.npz`` per run), written with ``MlflowClient.log_batch`` in
 chunks of 1,000. Then the report is built the way a user builds it, in a fresh process::
 
-    .venv/bin/python scripts/bench_report.py                 # store in a temp dir, prints timings
-    .venv/bin/python scripts/bench_report.py --keep /tmp/b   # keep the store and the report
+    .venv/bin/python -m benchmarks.report_store                 # store in a temp dir, prints timings
+    .venv/bin/python -m benchmarks.report_store --keep /tmp/b   # keep the store and the report
 
 Prints the wall time of ``rnnstudy report`` (the figure that must stay <= 60 s, imports
 included), its CPU time (user+sys: on a busy machine wall time grows, CPU time does not) and
