@@ -126,12 +126,14 @@ def run_one(
 
 
 def _record_failure(client, run_id: str, logger, err: BaseException) -> None:
+    """The run's true state after ``err``: FAILED (KILLED for a pruned trial), tagged."""
     try:
-        logger.flush()
-    finally:
-        outcome = "pruned" if type(err).__name__ == "TrialPruned" else "failed"
-        tracking.set_tags(client, run_id, {"outcome": outcome, "error": repr(err)[:500]})
-        client.set_terminated(run_id, "KILLED" if outcome == "pruned" else "FAILED")
+        logger.flush()  # what was measured before the error is kept
+    except Exception:
+        pass  # the error being recorded matters more than the metrics
+    outcome = "pruned" if type(err).__name__ == "TrialPruned" else "failed"
+    tracking.set_tags(client, run_id, {"outcome": outcome, "error": repr(err)[:500]})
+    client.set_terminated(run_id, "KILLED" if outcome == "pruned" else "FAILED")
 
 
 def _train(
