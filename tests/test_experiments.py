@@ -42,8 +42,12 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def test_there_are_experiment_files() -> None:
     names = {p.stem for p in FILES}
-    assert {"clip_ablation", "memory_horizon", "tbptt", "init_gain"} <= names
-    assert {"pascanu2013", "bai2018", "tour"} <= names
+    assert {"clip_ablation", "memory_horizon", "tbptt", "init_gain", "tour"} <= names
+    # the reproductions live in experiments/repro/ and run in tests/test_repro.py
+    assert {p.stem for p in (ROOT / "experiments" / "repro").glob("*.yaml")} >= {
+        "pascanu2013",
+        "bai2018",
+    }
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
