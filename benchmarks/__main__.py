@@ -170,7 +170,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"peak: {peak['mm2048']:.1f} GFLOP/s (2048² mm), {peak['recurrent_gemm']:.1f}")
         rows = grid(s, device, counter, per_metric)
         tour_rows = tour(args, device, counter, per_metric) if args.tour_cells else []
-    e2e = end_to_end(args.e2e_steps, args.e2e_repeats) if args.e2e_steps > 0 else None
+    e2e = None
+    if args.e2e_steps > 0:
+        try:
+            e2e = end_to_end(args.e2e_steps, args.e2e_repeats)
+        except Exception as err:  # the other rows are kept; the report says what failed
+            e2e = {"error": repr(err)[:500]}
+            print(f"end to end failed: {err!r}", flush=True)
     res = {
         "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command(argv),

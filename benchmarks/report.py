@@ -161,7 +161,9 @@ def tour_table(res: dict) -> list[str]:
             for key in ("b/a", "c/a", "b/c"):
                 cells += [fmt(w[key]), fmt(c[key])]
             out.append("| " + " | ".join(cells) + " |")
-    if e2e:
+    if e2e and "error" in e2e:
+        out += ["", f"End to end: the measurement failed ({e2e['error']})."]
+    elif e2e:
         n = e2e["repeats"]
         out += [
             "",

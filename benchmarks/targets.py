@@ -126,7 +126,7 @@ def tour_lines(res: dict[str, Any], P: str) -> list[str]:
                 + check(v, target, False)
             )
     e2e = res.get("end_to_end")
-    if e2e:
+    if e2e and "error" not in e2e:
         v, o = e2e[P]["ratio"], e2e[Q]["ratio"]
         lines.append(
             f"tour size, end to end ({e2e['steps']} steps, fresh processes, startup included) "

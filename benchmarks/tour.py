@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from benchmarks import tour_overhead as to  # bound at start: its file may change during a run
 from benchmarks.clocks import Clock, MetricCounter, StepClock
 from benchmarks.common import CLOCKS, ROOT, median
 from benchmarks.modes import rnnstudy_fit
@@ -126,8 +127,6 @@ def tour_row(
 def end_to_end(steps: int, repeats: int) -> dict[str, Any]:
     """Fresh plain-script and ``rnnstudy run`` processes, alternating, ``repeats`` pairs;
     seconds on both clocks and plain / rnnstudy ratios of the medians."""
-    from benchmarks import tour_overhead as to
-
     runs: dict[str, list[tuple[float, float]]] = {"plain": [], "rnnstudy": []}
     with tempfile.TemporaryDirectory(prefix="rnnstudy-bench-e2e-") as d:
         tmp = Path(d)
