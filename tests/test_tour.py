@@ -15,7 +15,7 @@ D_MAX = 60
 
 def record(task: str, cell: str, seed: int, metrics: dict[str, float]) -> PointRecord:
     cfg = parse_run(
-        {"seed": seed, "model": {"cell": cell}, "task": {"name": task, "d_min": 2, "d_max": D_MAX}}
+        {"seed": seed, "model": {"cell": cell}, "task": {"name": task, "d_min": 4, "d_max": D_MAX}}
     )
     run = SimpleNamespace(
         data=SimpleNamespace(metrics=metrics, tags={"outcome": "unsolved"}),
@@ -87,3 +87,12 @@ def test_tour_tables_from_records():
     assert summary.headline["summary/delayed_recall/claim_held"] == 1.0
     assert summary.headline["summary/qa_distance/claim_held"] == 0.0
     assert "MISSED" in verdict.text()
+
+
+def test_negative_half_life_is_growth_not_short():
+    recs = [
+        record("copy", "rnn", 0, {"final/learned_d_max": 6, "gradtime/l0/half_life": -50.0}),
+        record("copy", "lstm", 0, {"final/learned_d_max": 30, "gradtime/l0/half_life": 8.0}),
+    ]
+    _, verdict = tour(recs, {}, {})
+    assert verdict.rows[0]["rnn_half_life_shortest"] == "no"

@@ -7,7 +7,8 @@ else ``final/memory_horizon``; "≥ d_max" when capped) and median half-life
 The claim: the vanilla RNN's median horizon is above 0 and below ``d_max`` (it learns short
 dependencies and fails long ones), and the best gated cell's is at least
 ``max(3 × RNN's, d_max / 2)``. Also reported (not part of the verdict when no propagation
-profile was recorded): whether the RNN's half-life is shorter than every gated cell's.
+profile was recorded): whether the RNN's half-life is shorter than every gated cell's (a
+negative half-life means the signal grows: it counts as longer than any positive one).
 
 Worked example: on delayed_recall with ``d_max = 60``, RNN horizons 15 and 23 (median 19),
 LSTM 60 and 60 (capped), GRU 60 and 35 (median 47.5): the best gated median is 60 (≥ 60),
@@ -34,6 +35,11 @@ def half_life(r: PointRecord) -> tuple[float, str]:
         if not math.isnan(v):
             return v, key.split("/", 1)[0]
     return math.nan, ""
+
+
+def reach(h: float) -> float:
+    """A half-life as a reach for comparison: a negative one (the norm grows) is unbounded."""
+    return h if math.isnan(h) or h > 0 else math.inf
 
 
 def horizon_text(value: float, d_max: int) -> str:
@@ -91,8 +97,8 @@ def tour(records: list[PointRecord], grid: dict[str, list[Any]], spec: dict[str,
                 headline(f"{task} {cell}", {"horizon_median": med[cell], "half_life": hl[cell]})
             )
         held, why = claim(med.get("rnn", math.nan), {c: med[c] for c in GATED if c in med}, d_max)
-        gated_hl = [hl[c] for c in GATED if c in hl and not math.isnan(hl[c])]
-        rnn_hl = hl.get("rnn", math.nan)
+        rnn_hl = reach(hl.get("rnn", math.nan))
+        gated_hl = [reach(hl[c]) for c in GATED if c in hl and not math.isnan(hl[c])]
         shorter = (
             "n/a"
             if math.isnan(rnn_hl) or not gated_hl
