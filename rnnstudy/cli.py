@@ -46,8 +46,10 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--no-report", action="store_true", help="do not build the report at the end")
     from rnnstudy.reporting.cli import add_report_parser
     from rnnstudy.sweeps.args import add_sweep_parser
+    from rnnstudy.sweeps.dashboard import add_dashboard_parser
 
     add_sweep_parser(sub, _common)
+    add_dashboard_parser(sub)
     add_report_parser(sub)
     u = sub.add_parser("ui", help="MLflow UI over the project's store")
     u.add_argument("--port", type=int, default=5000)
@@ -72,7 +74,14 @@ def dispatch(args: argparse.Namespace) -> int:
 
         cmd = ["mlflow", "ui", "--host", "127.0.0.1", "--port", str(args.port)]
         cmd += ["--backend-store-uri", tracking_uri()]
+        print(
+            f"MLflow UI: http://127.0.0.1:{args.port}/#/experiments?workflowType=machine_learning"
+        )
         return subprocess.call(cmd, env=os.environ.copy())
+    if args.cmd == "dashboard":
+        from rnnstudy.sweeps.dashboard import dashboard_command
+
+        return dashboard_command(args)
     from rnnstudy.commands import experiment_command, run_command
 
     if args.cmd == "sweep":

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import argparse
 
-from rnnstudy import mlflow_retry, tracking
+import rnnstudy.mlflow_retry as mlflow_retry
+from rnnstudy import tracking
 from rnnstudy.config import ConfigError, ExperimentFile, load_experiment, parse_sets
 from rnnstudy.experiment import Point, base_config, expand, format_table, resolve, summary_rows
 from rnnstudy.parallel import PointDone, run_points

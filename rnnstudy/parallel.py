@@ -62,7 +62,7 @@ def threads_per_job(jobs: int) -> int:
 def _init_worker(threads: int) -> None:
     import torch
 
-    from rnnstudy import mlflow_retry
+    import rnnstudy.mlflow_retry as mlflow_retry
 
     torch.set_num_threads(threads)
     os.environ.setdefault("MPLBACKEND", "agg")

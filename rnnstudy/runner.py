@@ -29,6 +29,7 @@ from rnnstudy.config import RunConfig, flatten
 from rnnstudy.curriculum import task_callbacks
 from rnnstudy.data import TaskData
 from rnnstudy.instruments.callbacks import instrument_callbacks
+from rnnstudy.mlflow_logger import BufferedMLflowLogger
 from rnnstudy.module import SequenceModule, update_windows
 from rnnstudy.tasks import Batch, Task, build_task
 
@@ -116,7 +117,7 @@ def run_one(
         run_id = tracking.start_run(
             client, exp_id, cfg.name, flatten(cfg.model_dump()), tags, parent_id
         )
-        logger = tracking.BufferedMLflowLogger(client, run_id)
+        logger = BufferedMLflowLogger(client, run_id)
     try:
         return _train(cfg, task, client, run_id, logger, callbacks, progress, label)
     except BaseException as err:
@@ -177,6 +178,9 @@ def _train(
             for cb in cbs:  # e.g. the gradient-time matrices, written once training is over
                 getattr(cb, "save", lambda: None)()
             client.log_artifacts(run_id, str(art))
+            from rnnstudy.reporting.run_figures import log_run_figures  # matplotlib: lazily
+
+            log_run_figures(run_id, client)  # figures/*.png for the MLflow UI; never raises
             client.set_terminated(run_id, "FINISHED")
     return result
 
