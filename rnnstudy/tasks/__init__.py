@@ -9,6 +9,7 @@ from rnnstudy.tasks.adding import Adding
 from rnnstudy.tasks.base import Batch, Task, one_hot
 from rnnstudy.tasks.charlm import CharLM
 from rnnstudy.tasks.copy import Copy
+from rnnstudy.tasks.copy_bai import CopyBai
 from rnnstudy.tasks.delayed_recall import DelayedRecall
 from rnnstudy.tasks.qa_distance import QADistance
 from rnnstudy.tasks.temporal_order import TemporalOrder
@@ -20,6 +21,7 @@ TASKS: dict[str, type[Task]] = {
     "adding": Adding,
     "temporal_order": TemporalOrder,
     "charlm": CharLM,
+    "copy_bai": CopyBai,
 }
 
 
