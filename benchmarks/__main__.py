@@ -50,7 +50,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "%(default)s; torch alone would take every core)",
     )
     ap.add_argument("--tour-cells", nargs="*", default=["rnn", "lstm", "gru"], choices=list(GATES))
-    ap.add_argument("--tour-steps", type=int, default=30, help="timed steps per mode and point")
+    ap.add_argument("--tour-steps", type=int, default=120, help="timed steps per mode and point")
+    ap.add_argument("--tour-rounds", type=int, default=3, help="fits per mode and point")
     ap.add_argument("--e2e-steps", type=int, default=2000, help="0: no end-to-end row")
     ap.add_argument("--e2e-repeats", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="smoke run: T 10 20, hidden 8, 3 steps")
@@ -65,7 +66,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.quick:
-        args.tour_cells, args.tour_steps, args.e2e_steps = args.tour_cells[:1], 3, 0
+        args.tour_cells, args.tour_steps, args.tour_rounds = args.tour_cells[:1], 3, 1
+        args.e2e_steps = 0
         return Settings(
             cells=args.cells,
             lengths=[10, 20],
@@ -131,7 +133,9 @@ def tour(args, device: torch.device, counter: MetricCounter, per_metric: float) 
     rows = []
     for label, cfg in tour_points(args.tour_cells):
         t0 = time.perf_counter()
-        r = tour_row(label, cfg, device, counter, per_metric, timed=args.tour_steps)
+        r = tour_row(
+            label, cfg, device, counter, per_metric, timed=args.tour_steps, rounds=args.tour_rounds
+        )
         rows.append(r)
         w, c = r["wall"]["ratio"], r["cpu"]["ratio"]
         print(

@@ -70,9 +70,9 @@ def tour_row(
     device: torch.device,
     counter: MetricCounter,
     per_metric: float,
-    timed: int = 30,
+    timed: int = 120,
     warmup: int = 2,
-    rounds: int = 2,
+    rounds: int = 3,
 ) -> dict[str, Any]:
     """Steady-state (a), (b), (c) of one tour point, on both clocks."""
     keys = ("a", "c", "b_plain", "b_probe")
