@@ -108,3 +108,39 @@ def run_horizon(metrics: Mapping[str, float], d_max: int, prefix: str = "final/"
         if v is not None and not math.isnan(v):
             return Horizon(int(v), int(v) >= d_max)
     return None
+
+
+def horizon_text(value: float, d_max: int | None, capped: bool = False) -> str:
+    """``"≥ 60"`` when capped (or at ``d_max``), ``"19"``, or ``"n/a"`` for NaN.
+
+    >>> horizon_text(60.0, 60), horizon_text(47.5, 60), horizon_text(float("nan"), 60)
+    ('≥ 60', '47.5', 'n/a')
+    """
+    if math.isnan(value):
+        return "n/a"
+    if capped or (d_max is not None and value >= d_max):
+        return f"≥ {value:g}"
+    return f"{value:g}"
+
+
+def claim(rnn: float, gated: dict[str, float], d_max: int) -> tuple[bool, str]:
+    """Whether the tour's claim (DESIGN §7) held on one task, and a sentence saying why: the
+    RNN's horizon is inside (0, d_max) and the best gated cell's is >= max(3 x RNN's, d_max/2).
+
+    >>> claim(6.0, {"lstm": 100.0, "gru": 40.0}, 100)
+    (True, 'held: rnn 6 in (0, 100); lstm ≥ 100 >= max(3 x rnn, d_max/2) = 50')
+    """
+    present = {c: v for c, v in gated.items() if not math.isnan(v)}
+    if math.isnan(rnn) or not present:
+        return False, "MISSED: horizons missing (failed or unfinished runs)"
+    best_cell = max(present, key=lambda c: present[c])
+    best = present[best_cell]
+    need = max(3 * rnn, d_max / 2)
+    inside = 0 < rnn < d_max
+    held = inside and best >= need
+    why = (
+        f"rnn {horizon_text(rnn, d_max)} {'in' if inside else 'NOT in'} (0, {d_max}); "
+        f"{best_cell} {horizon_text(best, d_max)} {'>=' if best >= need else '<'}"
+        f" max(3 x rnn, d_max/2) = {need:g}"
+    )
+    return held, ("held: " if held else "MISSED: ") + why

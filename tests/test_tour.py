@@ -35,7 +35,7 @@ def test_claim_rule():
     assert held and why.startswith("held: rnn 10 in (0, 60); lstm ≥ 60 >= max(3 x rnn")
     assert claim(math.nan, {"lstm": 60}, 60) == (
         False,
-        "missed: horizons missing (failed or unfinished runs)",
+        "MISSED: horizons missing (failed or unfinished runs)",
     )
 
 

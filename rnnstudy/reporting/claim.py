@@ -23,7 +23,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from rnnstudy.horizon import run_horizon
+from rnnstudy.horizon import claim as verdict
+from rnnstudy.horizon import horizon_text, run_horizon
 from rnnstudy.reporting.data import ReportData
 from rnnstudy.reporting.facts import task_config
 from rnnstudy.reporting.tables import Table, fmt
@@ -39,37 +40,6 @@ CAPTION = (
     "and the best gated cell's is ≥ max(3 × RNN's, d_max/2). seeds: runs with a horizon, "
     "rnn/lstm/gru."
 )
-
-
-def horizon_text(value: float, d_max: int | None, capped: bool = False) -> str:
-    """``"≥ 60"`` when capped (or at ``d_max``), ``"19"``, or ``"n/a"`` for NaN.
-
-    >>> horizon_text(60.0, 60), horizon_text(47.5, 60), horizon_text(float("nan"), 60)
-    ('≥ 60', '47.5', 'n/a')
-    """
-    if math.isnan(value):
-        return "n/a"
-    if capped or (d_max is not None and value >= d_max):
-        return f"≥ {value:g}"
-    return f"{value:g}"
-
-
-def verdict(rnn: float, gated: dict[str, float], d_max: int) -> tuple[bool, str]:
-    """Whether the claim held on one task, and a sentence saying why."""
-    present = {c: v for c, v in gated.items() if not math.isnan(v)}
-    if math.isnan(rnn) or not present:
-        return False, "MISSED: horizons missing (failed or unfinished runs)"
-    best_cell = max(present, key=lambda c: present[c])
-    best = present[best_cell]
-    need = max(3 * rnn, d_max / 2)
-    inside = 0 < rnn < d_max
-    held = inside and best >= need
-    why = (
-        f"rnn {horizon_text(rnn, d_max)} {'in' if inside else 'NOT in'} (0, {d_max}); "
-        f"{best_cell} {horizon_text(best, d_max)} {'>=' if best >= need else '<'}"
-        f" max(3 x rnn, d_max/2) = {need:g}"
-    )
-    return held, ("held: " if held else "MISSED: ") + why
 
 
 def per_run(data: ReportData) -> pd.DataFrame:

@@ -31,12 +31,12 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from rnnstudy import tracking
+from rnnstudy.horizon import HORIZON_ACC
 
 log = logging.getLogger("rnnstudy.reporting")
 
 FOLDER = "figures"
 STAGES = 5
-HORIZON_ACC = 0.9  # the accuracy that defines the memory horizon (DESIGN §2.1)
 
 
 def stages(steps: np.ndarray, n: int = STAGES) -> list[int]:

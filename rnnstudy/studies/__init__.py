@@ -10,6 +10,7 @@ gives outcomes per configuration (seeds pooled). Every study also gets the per-p
     tbptt            success, accuracy, memory horizon, gradient reach / half-life per k
     init_gain        gradient half-life at init, divergence, success per init x gain
     reproduction     ours beside the published figures of ``summary.published``
+    tour             per task x cell median horizon and half-life; whether DESIGN §7's claim held
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from rnnstudy.studies.records import PointRecord, collect
 from rnnstudy.studies.reproduction import reproduction
 from rnnstudy.studies.table import Study, StudyTable
 from rnnstudy.studies.tbptt import tbptt
+from rnnstudy.studies.tour import tour
 
 STUDIES: dict[str, Study] = {
     "default": default_study,
@@ -32,7 +34,7 @@ STUDIES: dict[str, Study] = {
     "tbptt": tbptt,
     "init_gain": init_gain,
     "reproduction": reproduction,
-    "tour": __import__("rnnstudy.studies.tour", fromlist=["tour"]).tour,
+    "tour": tour,
 }
 
 

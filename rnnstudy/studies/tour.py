@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from rnnstudy.horizon import run_horizon
+from rnnstudy.horizon import claim, horizon_text, run_horizon
 from rnnstudy.studies.records import PointRecord
 from rnnstudy.studies.table import StudyTable, headline, median
 
@@ -40,29 +40,6 @@ def half_life(r: PointRecord) -> tuple[float, str]:
 def reach(h: float) -> float:
     """A half-life as a reach for comparison: a negative one (the norm grows) is unbounded."""
     return h if math.isnan(h) or h > 0 else math.inf
-
-
-def horizon_text(value: float, d_max: int) -> str:
-    if math.isnan(value):
-        return "n/a"
-    return f"≥ {d_max}" if value >= d_max else f"{value:g}"
-
-
-def claim(rnn: float, gated: dict[str, float], d_max: int) -> tuple[bool, str]:
-    """Whether the claim held for one task, and a sentence saying why."""
-    if math.isnan(rnn) or not any(not math.isnan(v) for v in gated.values()):
-        return False, "missed: horizons missing (failed or unfinished runs)"
-    best_cell = max((c for c in gated if not math.isnan(gated[c])), key=lambda c: gated[c])
-    best = gated[best_cell]
-    need = max(3 * rnn, d_max / 2)
-    inside = 0 < rnn < d_max
-    held = inside and best >= need
-    why = [
-        f"rnn {horizon_text(rnn, d_max)} {'in' if inside else 'NOT in'} (0, {d_max})",
-        f"{best_cell} {horizon_text(best, d_max)} {'>=' if best >= need else '<'}"
-        f" max(3 x rnn, d_max/2) = {need:g}",
-    ]
-    return held, ("held: " if held else "MISSED: ") + "; ".join(why)
 
 
 def tour(records: list[PointRecord], grid: dict[str, list[Any]], spec: dict[str, Any]):
