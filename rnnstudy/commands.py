@@ -31,9 +31,15 @@ COLUMNS = ["point", "outcome", "metric", "final", "chance", "steps_to_solve", "s
 def run_command(args: argparse.Namespace) -> int:
     exp = load_experiment(args.file)
     cfg = base_config(exp, args.profile, parse_sets(args.set))
-    res = run_one(cfg, experiment=exp.name, progress=not args.no_progress)
+    res = run_one(cfg, experiment=exp.name, progress=not args.no_progress, extra_tags=exp_tags(exp))
     print(format_table(summary_rows([res]), COLUMNS))
     return 0
+
+
+def exp_tags(exp: ExperimentFile) -> dict[str, str]:
+    """MLflow tags the file asks for on its parent and every child run (``summary.tags``,
+    e.g. ``{repro: pascanu2013}`` for a reproduction)."""
+    return {str(k): str(v) for k, v in (exp.summary.get("tags") or {}).items()}
 
 
 def _check(exp: ExperimentFile, points: list[Point], jobs: int) -> list[str]:
@@ -84,6 +90,7 @@ def _experiment(
     c = tracking.client()
     exp_id = tracking.experiment_id(c, exp.name)
     profile = args.profile or "full"
+    file_tags = exp_tags(exp)
     parent = _find_parent(c, exp_id, args, profile)
     done: set[str] = set()
     if parent is not None:
@@ -106,7 +113,7 @@ def _experiment(
                 "points": len(points),
                 "set": " ".join(args.set),
             },
-            {"rnnstudy.kind": "experiment", "profile": profile, "outcome": "running"},
+            {"rnnstudy.kind": "experiment", "profile": profile, "outcome": "running", **file_tags},
         )
     todo = [i for i, h in enumerate(hashes) if h not in done]
     print(
@@ -121,7 +128,7 @@ def _experiment(
     try:
         run_points(
             [points[i] for i in todo],
-            [{HASH_TAG: hashes[i], "point": points[i].label} for i in todo],
+            [{HASH_TAG: hashes[i], "point": points[i].label, **file_tags} for i in todo],
             experiment=exp.name,
             parent_id=parent,
             jobs=args.jobs,

@@ -351,7 +351,7 @@ class ModelConfig(_Strict):
     bidirectional: bool = False
     # sparse: Pascanu et al. 2013's smart_tanh (15 nonzeros per row, then scaled to the spectral
     # radius `recurrent_gain`, default 0.95)
-    init: Literal["default", "orthogonal", "identity", "xavier", "sparse"] = "default"
+    init: Literal["default", "orthogonal", "identity", "xavier", "sparse", "basic_tanh"] = "default"
     recurrent_gain: PositiveFloat | None = None  # sets the spectral radius of each W_hh block
     forget_bias: float = 1.0  # lstm only
 
@@ -360,6 +360,7 @@ class OptimConfig(_Strict):
     name: Literal["adam", "sgd", "rmsprop", "adagrad"] = "adam"
     lr: PositiveFloat = 3e-3
     momentum: Annotated[float, Field(ge=0)] = 0.0
+    alpha: Annotated[float, Field(gt=0, lt=1)] = 0.99  # rmsprop's decay (Arjovsky et al.: 0.9)
     weight_decay: Annotated[float, Field(ge=0)] = 0.0
 
 

@@ -253,6 +253,8 @@ class SequenceModule(pl.LightningModule):
         kw: dict = {"lr": o.lr, "weight_decay": o.weight_decay}
         if o.name in ("sgd", "rmsprop"):
             kw["momentum"] = o.momentum
+        if o.name == "rmsprop":
+            kw["alpha"] = o.alpha
         return OPTIMIZERS[o.name](self.parameters(), **kw)
 
     # ------------------------------------------------------------------ validation

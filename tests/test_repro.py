@@ -51,7 +51,18 @@ def test_card_in_header(path: Path) -> None:
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
 def test_quick_profile_records_repro_tag(path: Path, store: str) -> None:
     exp = load_experiment(path)
-    rc = main(["experiment", str(path), "--profile", "quick", "--no-progress", "--no-report"])
+    rc = main(
+        [
+            "experiment",
+            str(path),
+            "--profile",
+            "quick",
+            "--no-progress",
+            "--no-report",
+            "--jobs",
+            "1",
+        ]
+    )
     assert rc == 0
     c = MlflowClient(store)
     eid = c.get_experiment_by_name(exp.name).experiment_id

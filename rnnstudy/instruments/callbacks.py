@@ -111,12 +111,13 @@ class GradTime(pl.Callback):
         self.rows: dict[str, list[np.ndarray]] = {}
         self.rho: dict[str, list[np.ndarray]] = {}
         self.exponents: dict[str, list[np.ndarray]] = {}
-        self._source: np.ndarray | None = None  # (B,) first informative positions, if given
+        self._source: torch.Tensor | None = None  # (B,) first informative positions, if given
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         pl_module.capture = should_probe(trainer.global_step, self.every, self.early)
-        source = batch.meta.get("source") if pl_module.capture else None
-        self._source = None if source is None else source.detach().cpu().numpy()
+        # kept on every step (a reference, no copy): with per-window TBPTT the module turns
+        # ``capture`` on inside the step, after this hook
+        self._source = batch.meta.get("source")
 
     def on_after_backward(self, trainer, pl_module) -> None:
         if not pl_module.capture or not pl_module.captured:
@@ -132,7 +133,11 @@ class GradTime(pl.Callback):
         metrics: dict[str, float] = {}
         for k, per_example in res.grad_norms.items():  # (B, L)
             self.rows.setdefault(k, []).append(per_example.mean(axis=0))
-            summary = summarise(per_example, reverse="_reverse" in k, source=self._source)
+            summary = summarise(
+                per_example,
+                reverse="_reverse" in k,
+                source=None if self._source is None else self._source.detach().cpu().numpy(),
+            )
             metrics.update({f"gradtime/{k}/{name}": v for name, v in summary.items()})
         for k, rho in res.rho.items():
             self.rho.setdefault(k, []).append(rho)
