@@ -4,7 +4,7 @@
 is 1,500 round trips. For a database store (``sqlite:///…``, ``postgresql://…``: the tracking
 URI is a SQLAlchemy URL) the ``metrics`` table is read with one query; other stores (a
 tracking server) fall back to ``get_metric_history`` for the few keys the report needs, in a
-thread pool. Measure with ``python scripts/bench_report.py``.
+thread pool. Measure with ``python -m benchmarks.report_store``.
 
 The result is a long frame: ``run_id, key, step, value`` (NaN restored; last write wins).
 """
