@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from rnnstudy.horizon import claim as verdict
-from rnnstudy.horizon import horizon_text, run_horizon
+from rnnstudy.horizon import horizon_text, median_half_life, run_horizon
 from rnnstudy.reporting.data import ReportData
 from rnnstudy.reporting.facts import task_config
 from rnnstudy.reporting.tables import Table, fmt
@@ -98,7 +98,8 @@ def summary(runs: pd.DataFrame) -> pd.DataFrame:
             med[cell] = _median(sub["horizon"])
             row[f"{cell} horizon"] = horizon_text(med[cell], d_max, _capped_median(sub, med[cell]))
             row.setdefault("seeds", []).append(str(int(sub["horizon"].notna().sum())))
-            row[f"{cell} half-life"] = _median(sub["half_life"])
+            lives = pd.to_numeric(sub["half_life"], errors="coerce")
+            row[f"{cell} half-life"] = median_half_life(lives.tolist())
         row["seeds"] = "/".join(row["seeds"])
         sources = sorted(set(g["half_life_from"]) - {""})
         row["half-life from"] = ", ".join(sources) or "n/a"

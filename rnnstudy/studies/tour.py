@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from rnnstudy.horizon import claim, horizon_text, run_horizon
+from rnnstudy.horizon import claim, horizon_text, median_half_life, run_horizon
 from rnnstudy.studies.records import PointRecord
 from rnnstudy.studies.table import StudyTable, headline, median
 
@@ -56,7 +56,7 @@ def tour(records: list[PointRecord], grid: dict[str, list[Any]], spec: dict[str,
             values = [float(h.value) for h in hs if h is not None]
             lives = [half_life(r) for r in rs]
             med[cell] = median(values)
-            hl[cell] = median(v for v, _ in lives)
+            hl[cell] = median_half_life(v for v, _ in lives)
             sources = sorted({s for _, s in lives if s})
             rows.append(
                 {
