@@ -39,12 +39,12 @@ test: $(STAMP) system ## run the test suite (sets up .venv and the system packag
 	MPLBACKEND=agg $(BIN)/pytest -q $(ARGS)
 
 lint: $(STAMP) ## ruff format check + lint
-	$(BIN)/ruff format --check rnnstudy tests
-	$(BIN)/ruff check rnnstudy tests
+	$(BIN)/ruff format --check rnnstudy tests benchmarks
+	$(BIN)/ruff check rnnstudy tests benchmarks
 
 format: $(STAMP) ## ruff format + autofix
-	$(BIN)/ruff format rnnstudy tests
-	$(BIN)/ruff check --fix rnnstudy tests
+	$(BIN)/ruff format rnnstudy tests benchmarks
+	$(BIN)/ruff check --fix rnnstudy tests benchmarks
 
 ui: $(STAMP) ## MLflow UI on http://127.0.0.1:5000 over the project's store (choose "Model training")
 	$(BIN)/rnnstudy ui
