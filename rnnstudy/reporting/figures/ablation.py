@@ -166,11 +166,13 @@ def build(data: ReportData) -> Figure | None:
                     if mode == "norm" and line in band:
                         lo, hi = band[line]
                         ax.axvspan(lo, hi, color=col, alpha=0.12, lw=0, gid=f"band:{line}",
-                                   label=f"{line} Pascanu band")  # fmt: skip
+                                   label=f"{line} Pascanu band τ ∈ [{lo:.3g}, {hi:.3g}]")  # fmt: skip
                 ax.set_xscale("log")
                 taus = np.unique(df.loc[(df["mode"] == mode) & (df["tau"] > 0), "tau"])
                 if len(taus) <= 8:  # the thresholds that were run, not decades
                     ax.set_xticks(taus)
+                if len(taus):  # the τ that ran set the view; a band far outside is in the legend
+                    ax.set_xlim(taus.min() / 3, taus.max() * 3)
                 ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
                 ax.xaxis.set_minor_formatter(NullFormatter())
                 ax.set_ylim(-0.03, 1.05)
