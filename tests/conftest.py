@@ -18,3 +18,16 @@ def store(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.chdir(tmp_path)
     return uri
+
+
+@pytest.fixture(scope="module")
+def module_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One SQLite MLflow store shared by a test module (its tests run experiments into it)."""
+    d = tmp_path_factory.mktemp("mlflow")
+    mp = pytest.MonkeyPatch()
+    uri = f"sqlite:///{d / 'mlflow.db'}"
+    mp.setenv("MLFLOW_TRACKING_URI", uri)
+    mp.setenv("MPLBACKEND", "agg")
+    mp.chdir(d)
+    yield uri
+    mp.undo()

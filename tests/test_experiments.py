@@ -28,18 +28,6 @@ ROOT = Path(__file__).resolve().parents[1]
 FILES = sorted((ROOT / "experiments").glob("*.yaml"))
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> str:
-    d = tmp_path_factory.mktemp("mlflow")
-    mp = pytest.MonkeyPatch()
-    uri = f"sqlite:///{d / 'mlflow.db'}"
-    mp.setenv("MLFLOW_TRACKING_URI", uri)
-    mp.setenv("MPLBACKEND", "agg")
-    mp.chdir(d)
-    yield uri
-    mp.undo()
-
-
 def test_there_are_experiment_files() -> None:
     names = {p.stem for p in FILES}
     assert {"clip_ablation", "memory_horizon", "tbptt", "init_gain", "tour"} <= names
@@ -60,13 +48,13 @@ def test_profiles(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
-def test_quick_profile_end_to_end(path: Path, store: str) -> None:
+def test_quick_profile_end_to_end(path: Path, module_store: str) -> None:
     exp = load_experiment(path)
     points = expand(exp, "quick")
     args = ["--profile", "quick", "--jobs", "1", "--no-progress", "--no-report"]
     rc = main(["experiment", str(path), *args])
     assert rc == 0
-    c = MlflowClient(store)
+    c = MlflowClient(module_store)
     eid = c.get_experiment_by_name(exp.name).experiment_id
     parent = c.search_runs(
         [eid],

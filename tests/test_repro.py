@@ -21,18 +21,6 @@ CARD = ("SETUP CARD", "# Paper:", "# Theirs", "# Ours", "# Deviations", "# CPU t
         "# Expected", "# Result", "# Verdict")  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> str:
-    d = tmp_path_factory.mktemp("mlflow")
-    mp = pytest.MonkeyPatch()
-    uri = f"sqlite:///{d / 'mlflow.db'}"
-    mp.setenv("MLFLOW_TRACKING_URI", uri)
-    mp.setenv("MPLBACKEND", "agg")
-    mp.chdir(d)
-    yield uri
-    mp.undo()
-
-
 def test_there_are_repro_files() -> None:
     names = {p.stem for p in FILES}
     assert {"arjovsky2016_gradnorms", "arjovsky2016_copy", "pascanu2013", "bai2018"} <= names
@@ -49,7 +37,7 @@ def test_card_in_header(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
-def test_quick_profile_records_repro_tag(path: Path, store: str) -> None:
+def test_quick_profile_records_repro_tag(path: Path, module_store: str) -> None:
     exp = load_experiment(path)
     rc = main(
         [
@@ -64,7 +52,7 @@ def test_quick_profile_records_repro_tag(path: Path, store: str) -> None:
         ]
     )
     assert rc == 0
-    c = MlflowClient(store)
+    c = MlflowClient(module_store)
     eid = c.get_experiment_by_name(exp.name).experiment_id
     parent = c.search_runs(
         [eid],
