@@ -148,15 +148,7 @@ def bench_one(
                 rnnstudy_fit(cfg, task, [timer])
                 clock, logged = timer.clock, timer.metrics_per_step()
             faults[mode].append((minor_faults() - f0) / cfg.train.max_steps)
-            intervals = {kind: clock.intervals(kind) for kind in CLOCKS}
-            for step in range(s.warmup, cfg.train.max_steps):
-                key = mode
-                if mode == "b":
-                    probe = should_probe(step, cfg.probe.every, cfg.probe.log_spaced_early)
-                    key = "b_probe" if probe else "b_plain"
-                    metrics[key].append(logged[step])
-                for kind in CLOCKS:
-                    samples[kind][key].append(intervals[kind][step])
+            add_steps(mode, clock, logged, cfg, s.warmup, samples, metrics)
     d = probe_pairs(config(s, cell, T, 1, True), task, device, s.probe_reps)
     for kind in CLOCKS:
         for p in PROBES:
@@ -203,3 +195,19 @@ def bench_one(
             "gflops_a": flops / t["a"] / 1e9,
         }
     return row
+
+
+def add_steps(
+    mode: str, clock: Clock, logged: list, cfg: RunConfig, warmup: int, samples: dict, metrics: dict
+) -> None:
+    """File one fit's timed steps (after ``warmup``) under ``mode``; mode "b" (rnnstudy with
+    instruments) splits its steps into probe and plain steps and keeps their logged-metric counts."""
+    intervals = {kind: clock.intervals(kind) for kind in CLOCKS}
+    for step in range(warmup, cfg.train.max_steps):
+        key = mode
+        if mode == "b":
+            probe = should_probe(step, cfg.probe.every, cfg.probe.log_spaced_early)
+            key = "b_probe" if probe else "b_plain"
+            metrics[key].append(logged[step])
+        for kind in CLOCKS:
+            samples[kind][key].append(intervals[kind][step])

@@ -26,7 +26,7 @@ import torch
 from benchmarks import tour_overhead as to  # bound at start: its file may change during a run
 from benchmarks.clocks import Clock, MetricCounter, StepClock
 from benchmarks.common import CLOCKS, ROOT, median
-from benchmarks.modes import rnnstudy_fit
+from benchmarks.modes import add_steps, rnnstudy_fit
 from benchmarks.reference import plain_fit
 from rnnstudy.config import RunConfig, apply_overrides, load_experiment, parse_run
 from rnnstudy.experiment import expand
@@ -92,15 +92,7 @@ def tour_row(
                 timer = StepClock(device, counter)
                 rnnstudy_fit(run, build_task(run.task), [timer])  # fresh: a curriculum mutates
                 clock, logged = timer.clock, timer.metrics_per_step()
-            intervals = {kind: clock.intervals(kind) for kind in CLOCKS}
-            for step in range(warmup, run.train.max_steps):
-                key = mode
-                if mode == "b":
-                    probe = should_probe(step, run.probe.every, run.probe.log_spaced_early)
-                    key = "b_probe" if probe else "b_plain"
-                    metrics[key].append(logged[step])
-                for kind in CLOCKS:
-                    samples[kind][key].append(intervals[kind][step])
+            add_steps(mode, clock, logged, run, warmup, samples, metrics)
     n_probe, share = probe_share(cfg)
     m_probe = median(metrics["b_probe"]) if metrics["b_probe"] else median(metrics["b_plain"])
     per_step = (1 - share) * median(metrics["b_plain"]) + share * m_probe
