@@ -135,8 +135,11 @@ def _experiment(
             progress=not args.no_progress and args.jobs == 1,
             report=report,
         )
-    except KeyboardInterrupt:
-        c.set_terminated(parent, "KILLED")
+    except BaseException as err:  # Ctrl-C, SIGTERM (Lightning raises it), a bug: never RUNNING
+        killed = isinstance(err, KeyboardInterrupt) or "SIGTERM" in type(err).__name__
+        tracking.set_tags(c, parent, {"outcome": "interrupted" if killed else "failed",
+                                      "error": repr(err)[:500]})  # fmt: skip
+        c.set_terminated(parent, "KILLED" if killed else "FAILED")
         raise
     records = collect(c, exp_id, parent, points)
     tables = summarise(records, grid, exp.summary)

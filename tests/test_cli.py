@@ -180,3 +180,28 @@ def test_defect7_report_is_built_for_its_own_invocation(store, tmp_path, capsys)
     assert "report inv: 2 runs" in capsys.readouterr().out
     html = (tmp_path / "reports" / "inv" / "index.html").read_text()
     assert first in html and second not in html
+
+
+def test_parent_run_never_left_running_when_the_grid_raises(store, monkeypatch):
+    """A child killed by SIGTERM (Lightning re-raises it in the parent process with --jobs 1)
+    once left the parent run RUNNING: the parent must end KILLED, and FAILED for any other
+    error, with the error as a tag."""
+    from rnnstudy import commands
+
+    class SIGTERMException(SystemExit):  # what Lightning raises on SIGTERM
+        pass
+
+    for exc, status in ((SIGTERMException(), "KILLED"), (RuntimeError("boom"), "FAILED")):
+
+        def boom(*args, _exc=exc, **kwargs):
+            raise _exc
+
+        monkeypatch.setattr(commands, "run_points", boom)
+        with pytest.raises(type(exc)):
+            main(["experiment", str(TOUR), "--profile", "quick", "--jobs", "1",
+                  "--no-progress", "--no-report"])  # fmt: skip
+        c = MlflowClient(store)
+        eid = c.get_experiment_by_name("tour").experiment_id
+        parent = c.search_runs([eid], "tags.`rnnstudy.kind` = 'experiment'")[0]
+        assert parent.info.status == status
+        assert parent.data.tags["error"]
