@@ -7,8 +7,10 @@ logger in ``rnnstudy.mlflow_logger`` included); nothing here imports torch.
 * One experiment per experiment file, tagged ``mlflow.experimentKind=custom_model_development``
   (so the MLflow UI opens on the training runs, not on the GenAI traces page); one parent run
   per invocation, one child per grid point or trial (tag ``mlflow.parentRunId``).
-* Metrics are sent with ``log_batch`` in chunks of ``MAX_BATCH`` (one SQLite write costs
-  milliseconds: logging every step one call at a time would cost a quarter of the throughput).
+* Metrics are sent in chunks of ``MAX_BATCH`` (one SQLite write costs milliseconds: logging
+  every step one call at a time would cost a quarter of the throughput); ``log_batch`` except
+  on a SQLite store, where two bulk statements write the same rows about ten times faster
+  (``_sqlite_log_metrics``).
 * Passwords in URLs are masked before anything reaches a param, tag or report.
 * Reading: every run of a search (all pages), metric histories, text / npz / image artifacts.
 """
@@ -181,9 +183,89 @@ def log_metrics(
         Metric(clean_key(p[0]), clean_value(p[1]), p[3] if len(p) > 3 else now, int(p[2]))
         for p in points
     ]
+    store = _sqlite_store(c)
     for i in range(0, len(items), MAX_BATCH):
-        c.log_batch(run_id, metrics=items[i : i + MAX_BATCH], synchronous=True)
+        chunk = items[i : i + MAX_BATCH]
+        if store is None:
+            c.log_batch(run_id, metrics=chunk, synchronous=True)
+        else:
+            from rnnstudy.mlflow_retry import retry  # imports this module: not at the top
+
+            retry(_sqlite_log_metrics, store, run_id, chunk)
     return len(items)
+
+
+def _sqlite_store(c: Any) -> Any | None:
+    """The client's SQLAlchemy store if it is a SQLite one (and no MLflow model is active,
+    which ``log_batch`` would attach to every metric), else None: ``log_batch`` then."""
+    try:
+        store = c._tracking_client.store
+    except AttributeError:
+        return None
+    if getattr(store, "db_type", None) != "sqlite" or not hasattr(store, "ManagedSessionMaker"):
+        return None
+    from mlflow.tracking.fluent import get_active_model_id
+
+    return store if get_active_model_id() is None else None
+
+
+def _sqlite_log_metrics(store: Any, run_id: str, metrics: list[Metric]) -> None:
+    """What ``log_batch(run_id, metrics=...)`` writes to a SQLite store, as two bulk
+    statements in one transaction (≈ 0.01 ms a metric instead of ≈ 0.1 ms through the ORM).
+
+    * ``metrics``: one row per point, values sanitised as MLflow does (NaN stored as 0 with
+      ``is_nan``, ±inf as ±max float); a point equal to one already stored is skipped
+      (``INSERT OR IGNORE`` on MLflow's primary key), as ``log_batch`` skips it.
+    * ``latest_metrics``: per key the greatest (step, timestamp, value), the first of equals,
+      replacing the stored row only if strictly greater (MLflow's rule; the MLflow UI and
+      ``search_runs`` read this table).
+
+    The run must exist and be active (MLflow's check); points are validated like
+    ``log_batch``'s. The test compares both tables with ``log_batch``'s on the same data.
+    """
+    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric
+    from mlflow.utils.validation import _validate_metric
+    from sqlalchemy import insert, tuple_
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    rows: list[dict[str, Any]] = []
+    latest: dict[str, dict[str, Any]] = {}
+    for idx, m in enumerate(metrics):
+        _validate_metric(m.key, m.value, m.timestamp, m.step, path=f"metrics[{idx}]")
+        is_nan, value = store.sanitize_metric_value(m.value)
+        row = {
+            "run_uuid": run_id,
+            "key": m.key,
+            "value": value,
+            "timestamp": m.timestamp,
+            "step": m.step,
+            "is_nan": is_nan,
+        }
+        rows.append(row)
+        best = latest.get(m.key)
+        if best is None or (m.step, m.timestamp, value) > (
+            best["step"],
+            best["timestamp"],
+            best["value"],
+        ):
+            latest[m.key] = row
+    if not rows:
+        return
+    lm = SqlLatestMetric.__table__
+    up = sqlite_insert(lm)
+    newer = tuple_(up.excluded.step, up.excluded.timestamp, up.excluded.value) > tuple_(
+        lm.c.step, lm.c.timestamp, lm.c.value
+    )
+    columns = ("value", "timestamp", "step", "is_nan")
+    upsert = up.on_conflict_do_update(
+        index_elements=[lm.c.key, lm.c.run_uuid],
+        set_={name: up.excluded[name] for name in columns},
+        where=newer,
+    )
+    with store.ManagedSessionMaker(read_only=False) as session:
+        store._check_run_is_active(store._get_run(run_uuid=run_id, session=session))
+        session.execute(insert(SqlMetric.__table__).prefix_with("OR IGNORE"), rows)
+        session.execute(upsert, list(latest.values()))
 
 
 def log_artifacts(c: MlflowClient, run_id: str, folder: str | Path, under: str | None = None):

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from mlflow.tracking import MlflowClient
 
 from rnnstudy import tracking
@@ -59,8 +60,10 @@ def test_log_metrics_batches_cleans_keys_and_keeps_nan(store, monkeypatch):
     c = tracking.client()
     run = tracking.start_run(c, tracking.experiment_id(c, "m"), "r", {"url": "pg://u:pw@h/db"})
     calls = []
-    real = c.log_batch
-    monkeypatch.setattr(c, "log_batch", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = tracking._sqlite_log_metrics
+    monkeypatch.setattr(
+        tracking, "_sqlite_log_metrics", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
     points = [("x/w[0]", float(s), s) for s in range(2500)]
     assert tracking.log_metrics(c, run, points) == 2500
     assert len(calls) == 3  # 1000 + 1000 + 500
@@ -86,3 +89,85 @@ def test_artifacts_read_back_and_missing_ones_are_none(store, tmp_path):
     assert tracking.read_npz(c, run, "gradtime/l9.npz") is None
     assert tracking.read_npz(c, run, "note.txt") is None
     assert sorted(tracking.list_artifacts(c, run)) == ["gradtime", "note.txt"]
+
+
+def _table(uri: str, table: str, run_id: str) -> list[tuple]:
+    import sqlite3
+
+    with sqlite3.connect(tracking.sqlite_path(uri)) as db:
+        return sorted(
+            db.execute(
+                f"SELECT key, value, timestamp, step, is_nan FROM {table} WHERE run_uuid = ?",
+                (run_id,),
+            ).fetchall()
+        )
+
+
+def _same(a: dict[str, float], b: dict[str, float]) -> bool:
+    return a.keys() == b.keys() and all(
+        (math.isnan(a[k]) and math.isnan(b[k])) or a[k] == b[k] for k in a
+    )
+
+
+def test_sqlite_bulk_write_stores_what_log_batch_stores(store, monkeypatch):
+    """The SQLite fast path against MLflow's own log_batch on the same points: both tables
+    (every point; per key the latest) and what get_run / search_runs read back."""
+    from rnnstudy import mlflow_retry
+
+    c = mlflow_retry.client()  # the fast path must also work through the retrying client
+    exp = tracking.experiment_id(c, "bulk")
+    runs = {
+        "batch": tracking.start_run(c, exp, "batch"),
+        "bulk": tracking.start_run(c, exp, "bulk"),
+    }
+    calls = [
+        [  # unordered steps, ties on (step, timestamp) broken by value, exact duplicates,
+            # NaN (stored 0 + is_nan, tying with a real 0), ±inf, a first-of-equals tie
+            ("a", 1.0, 5, 100),
+            ("a", 2.0, 3, 900),
+            ("a", 0.5, 5, 100),
+            ("a", 1.0, 5, 100),
+            ("b", math.nan, 7, 50),
+            ("b", 0.0, 7, 50),
+            ("b", 3.0, 2, 60),
+            ("c", math.inf, 1, 10),
+            ("c", -math.inf, 1, 11),
+            ("d", 0.0, 4, 70),
+            ("d", math.nan, 4, 70),
+        ],
+        [  # against stored rows: older (kept), newer (replaces), equal (kept), duplicate
+            ("a", 9.0, 4, 999),
+            ("b", 1.0, 8, 1),
+            ("c", -1e308, 1, 11),
+            ("a", 1.0, 5, 100),
+            ("d", -5.0, 4, 70),
+            ("e/w[0]", 1.5, 0, 5),
+        ],
+        [(f"k{i % 7}", float(i % 13), i // 3, 1000 + i % 5) for i in range(2345)],
+    ]
+    for name, rid in runs.items():
+        if name == "batch":
+            monkeypatch.setattr(tracking, "_sqlite_store", lambda c: None)
+        else:
+            monkeypatch.undo()
+        for points in calls:
+            tracking.log_metrics(c, rid, points)
+    a, b = runs["batch"], runs["bulk"]
+    assert _table(store, "metrics", a) == _table(store, "metrics", b)
+    # 1 duplicate in the first call, 2 in the second (-1e308 is how -inf is stored)
+    assert len(_table(store, "metrics", b)) == 10 + 4 + len(set(calls[2]))
+    assert _table(store, "latest_metrics", a) == _table(store, "latest_metrics", b)
+    assert _same(c.get_run(a).data.metrics, c.get_run(b).data.metrics)
+    for key in ("a", "b", "k3"):
+        order = tracking.search_runs(c, exp, order_by=[f"metrics.`{key}` DESC"])
+        assert [r.data.metrics[key] for r in order][0] == c.get_run(b).data.metrics[key]
+    latest = c.get_run(b).data.metrics
+    assert (latest["a"], latest["b"], latest["c"], latest["d"]) == (1.0, 1.0, -1e308, 0.0)
+
+
+def test_sqlite_bulk_write_refuses_a_deleted_run_like_log_batch(store):
+    c = tracking.client()
+    rid = tracking.start_run(c, tracking.experiment_id(c, "del"), "r")
+    c.delete_run(rid)
+    with pytest.raises(tracking.MlflowException):
+        tracking.log_metrics(c, rid, {"x": 1.0})
