@@ -17,36 +17,35 @@ import argparse
 
 import rnnstudy.mlflow_retry as mlflow_retry
 from rnnstudy import tracking
-from rnnstudy.config import ConfigError, ExperimentFile, load_experiment, parse_sets
-from rnnstudy.experiment import Point, base_config, expand, format_table, resolve, summary_rows
+from rnnstudy.config import ConfigError, parse_sets
+from rnnstudy.experiment import ExperimentFile, Point, base_config, expand, load_experiment
 from rnnstudy.parallel import PointDone, run_points
 from rnnstudy.resume import HASH_TAG, children, config_hash, finished_by_hash, latest_parent, reopen
 from rnnstudy.runner import run_one
-from rnnstudy.studies import STUDIES, collect, summarise
+from rnnstudy.studies import STUDY_TAG, collect, summarise
+from rnnstudy.studies.points import point_table
 from rnnstudy.studies.publish import publish
-
-COLUMNS = ["point", "outcome", "metric", "final", "chance", "steps_to_solve", "seconds"]
+from rnnstudy.studies.records import CONFIG_TAG, POINT_TAG, from_run
 
 
 def run_command(args: argparse.Namespace) -> int:
+    """One run; its row of the per-point table, read back from MLflow like an experiment's."""
     exp = load_experiment(args.file)
     cfg = base_config(exp, args.profile, parse_sets(args.set))
     res = run_one(cfg, experiment=exp.name, progress=not args.no_progress, extra_tags=exp_tags(exp))
-    print(format_table(summary_rows([res]), COLUMNS))
+    rec = from_run(c := tracking.client(), tracking.get_run(c, res.run_id)) if res.run_id else None
+    print(point_table([rec]).text() if rec else f"{cfg.name}: {res.outcome} (not recorded)")
     return 0
 
 
 def exp_tags(exp: ExperimentFile) -> dict[str, str]:
     """MLflow tags the file asks for on its parent and every child run (``summary.tags``,
     e.g. ``{repro: pascanu2013}`` for a reproduction)."""
-    return {str(k): str(v) for k, v in (exp.summary.get("tags") or {}).items()}
+    return dict(exp.summary.tags)
 
 
 def _check(exp: ExperimentFile, points: list[Point], jobs: int) -> list[str]:
-    """Validate what the grid cannot: study kind, jobs, distinct points. Returns the hashes."""
-    kind = exp.summary.get("kind", "default")
-    if kind not in STUDIES:
-        raise ConfigError(f"summary.kind: unknown study {kind!r}; allowed: {', '.join(STUDIES)}")
+    """Validate what the grid cannot: jobs, distinct points. Returns the hashes."""
     if jobs < 1:
         raise ConfigError(f"--jobs must be >= 1 (got {jobs})")
     hashes = [config_hash(p.config) for p in points]
@@ -62,11 +61,10 @@ def experiment_command(args: argparse.Namespace) -> int:
     exp = load_experiment(args.file)
     sets = parse_sets(args.set)
     points = expand(exp, args.profile, sets)  # all validated before any run
-    _, grid = resolve(exp, args.profile, sets)
     hashes = _check(exp, points, args.jobs)
     mlflow_retry.install()  # several processes may write to one SQLite store
     try:
-        return _experiment(args, exp, points, grid, hashes)
+        return _experiment(args, exp, points, hashes)
     finally:
         mlflow_retry.uninstall()
 
@@ -84,9 +82,7 @@ def _find_parent(c, exp_id: str, args: argparse.Namespace, profile: str) -> str 
     return latest_parent(c, exp_id, profile) if args.resume else None
 
 
-def _experiment(
-    args, exp: ExperimentFile, points: list[Point], grid: dict, hashes: list[str]
-) -> int:
+def _experiment(args, exp: ExperimentFile, points: list[Point], hashes: list[str]) -> int:
     c = tracking.client()
     exp_id = tracking.experiment_id(c, exp.name)
     profile = args.profile or "full"
@@ -113,7 +109,13 @@ def _experiment(
                 "points": len(points),
                 "set": " ".join(args.set),
             },
-            {"rnnstudy.kind": "experiment", "profile": profile, "outcome": "running", **file_tags},
+            {
+                "rnnstudy.kind": "experiment",
+                STUDY_TAG: exp.summary.kind,
+                "profile": profile,
+                "outcome": "running",
+                **file_tags,
+            },
         )
     todo = [i for i, h in enumerate(hashes) if h not in done]
     print(
@@ -128,7 +130,15 @@ def _experiment(
     try:
         run_points(
             [points[i] for i in todo],
-            [{HASH_TAG: hashes[i], "point": points[i].label, **file_tags} for i in todo],
+            [
+                {
+                    HASH_TAG: hashes[i],
+                    POINT_TAG: points[i].label,
+                    CONFIG_TAG: points[i].config_label,
+                    **file_tags,
+                }
+                for i in todo
+            ],
             experiment=exp.name,
             parent_id=parent,
             jobs=args.jobs,
@@ -142,7 +152,7 @@ def _experiment(
         c.set_terminated(parent, "KILLED" if killed else "FAILED")
         raise
     records = collect(c, exp_id, parent, points)
-    tables = summarise(records, grid, exp.summary)
+    tables = summarise(records, exp.summary)
     for t in [tables[-1], *tables[:-1]]:  # per point first, the study table last
         print(f"\n{t.text()}")
     publish(c, parent, tables, records)

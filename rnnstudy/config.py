@@ -2,7 +2,7 @@
 
 A run config is a pydantic model; an experiment file (YAML) holds ``name``, ``base`` (a run
 config), an optional ``grid`` of dotted paths -> lists, optional ``profiles`` (named sets of
-dotted overrides, e.g. ``quick``) and an optional ``sweep`` section.
+dotted overrides, e.g. ``quick``) and an optional ``sweep`` section: that file is read by ``rnnstudy.experiment``.
 
 Bad input fails here, before any work starts, with one line naming the field::
 
@@ -425,22 +425,30 @@ class RunConfig(_Strict):
 # ---------------------------------------------------------------- errors, overrides, parsing
 
 
-def _format_error(err: ValidationError, prefix: str = "") -> str:
+def format_error(err: ValidationError, prefix: str = "", tags: tuple[str, ...] = TASK_NAMES) -> str:
+    """The first validation error as one line ``path: problem (got value)``: the one error
+    formatter of run configs, experiment files and sweep sections. ``tags`` are discriminator
+    values pydantic inserts into union locations; they are dropped (``task.copy.T`` ->
+    ``task.T``). A validator's message that already names its field is kept as it is."""
     e = err.errors()[0]
-    loc = [str(p) for p in e["loc"]]
-    # drop the discriminator tag pydantic inserts into union locations (task.copy.T -> task.T)
-    if len(loc) >= 2 and loc[0] == "task" and loc[1] in TASK_NAMES:
-        loc = [loc[0], *loc[2:]]
-    path = prefix + ".".join(loc)
-    msg = e["msg"]
-    if msg.startswith("Value error, "):
-        return msg[len("Value error, ") :]
+    raw = [str(p) for p in e["loc"]]
+    loc = [p for i, p in enumerate(raw) if i == 0 or p not in tags]
+    path = (prefix + ".".join(loc)).rstrip(".")
+    msg = e["msg"].removeprefix("Value error, ")
     if e["type"] == "union_tag_invalid":
-        return f"{path}.name: unknown task {e['input'].get('name')!r}; allowed: {', '.join(TASK_NAMES)}"
+        ctx = e.get("ctx") or {}
+        expected = str(ctx.get("expected_tags", ""))
+        allowed = ", ".join(t for t in tags if f"'{t}'" in expected) or expected
+        field = str(ctx.get("discriminator", "name")).strip("'")
+        what = loc[-1] if loc else "value"
+        return f"{path}.{field}: unknown {what} {ctx.get('tag')!r}; allowed: {allowed}"
     if e["type"] == "extra_forbidden":
         return f"{path}: unknown field"
+    if e["type"] == "value_error":
+        named = not path or msg.startswith((path.split(".")[0] + ".", path.split(".")[0] + ":"))
+        return msg if named else f"{path}: {msg}"
     got = e.get("input")
-    if isinstance(got, dict | list):
+    if isinstance(got, dict | list) or e["type"] == "missing":
         return f"{path}: {msg}"
     return f"{path}: {msg} (got {got!r})"
 
@@ -450,7 +458,7 @@ def parse_run(data: dict[str, Any]) -> RunConfig:
     try:
         return RunConfig.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_format_error(err)) from None
+        raise ConfigError(format_error(err)) from None
 
 
 def parse_value(text: str) -> Any:
@@ -510,45 +518,11 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-# ---------------------------------------------------------------- experiment files
+def __getattr__(name: str) -> Any:
+    """``load_experiment`` / ``ExperimentFile`` moved to ``rnnstudy.experiment``; this keeps
+    old imports working until every caller has moved."""
+    if name in ("load_experiment", "ExperimentFile", "load_yaml"):
+        from rnnstudy import experiment
 
-
-class ExperimentFile(_Strict):
-    name: Annotated[str, Field(pattern=r"^[\w.\-]+$")]
-    description: str = ""
-    base: dict[str, Any] = Field(default_factory=dict)
-    grid: dict[str, list[Any]] = Field(default_factory=dict)
-    profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    sweep: dict[str, Any] | None = None
-    summary: dict[str, Any] = Field(default_factory=dict)  # study-specific (published numbers, …)
-
-
-def _yaml_error(path: str | Path, err: yaml.YAMLError) -> str:
-    """``FILE:LINE:COLUMN: problem`` (1-based) for a YAML syntax error, on one line."""
-    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
-    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
-    problem = getattr(err, "problem", None) or str(err)
-    context = getattr(err, "context", None)
-    text = f"{context}: {problem}" if context else problem
-    return f"{where}: invalid YAML: {' '.join(str(text).split())}"
-
-
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{path}: no such experiment file")
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(_yaml_error(path, err)) from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    return data
-
-
-def load_experiment(path: str | Path) -> ExperimentFile:
-    data = load_yaml(path)
-    try:
-        return ExperimentFile.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(f"{path}: {_format_error(err)}") from None
+        return getattr(experiment, name)
+    raise AttributeError(name)

@@ -18,33 +18,111 @@ optional ``label``, e.g. a model size per task::
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rnnstudy.config import (
+    TASK_NAMES,
     ConfigError,
-    ExperimentFile,
     RunConfig,
     apply_overrides,
+    format_error,
     parse_run,
 )
-from rnnstudy.labels import value_label
+from rnnstudy.labels import point_labels
+from rnnstudy.sweeps.space import TAGS as SWEEP_TAGS
+from rnnstudy.sweeps.space import SweepSpec
 from rnnstudy.tasks import build_task
+from rnnstudy.text import format_table  # noqa: F401  (sweeps/cli.py still imports it from here)
+
+# ---------------------------------------------------------------- the file, typed
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+StudyKind = Literal[
+    "default", "clip_ablation", "memory_horizon", "tbptt", "init_gain", "reproduction", "tour"
+]
+
+
+class Published(_Strict):
+    """A published figure to show beside ours (``summary.published``, kind ``reproduction``)."""
+
+    match: dict[str, Any] = Field(default_factory=dict)  # resolved-config fields (dotted)
+    metric: str  # a metric key of the child runs, or success_rate / diverged_rate
+    value: float | str | None = None  # a number, or the paper's words where it gives none
+    source: str = ""
+
+
+class SummarySpec(_Strict):
+    """The ``summary:`` section: which study summarises the runs (``rnnstudy.studies``), the
+    tags put on the parent and every child (e.g. ``{repro: pascanu2013}``), published figures."""
+
+    kind: StudyKind = "default"
+    tags: dict[str, str] = Field(default_factory=dict)
+    published: list[Published] = Field(default_factory=list)
+
+
+class ExperimentFile(_Strict):
+    name: Annotated[str, Field(pattern=r"^[\w.\-]+$")]
+    description: str = ""
+    base: dict[str, Any] = Field(default_factory=dict)  # a run config, validated per point
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    sweep: SweepSpec | None = None  # ``rnnstudy sweep`` (rnnstudy/sweeps/space.py)
+    summary: SummarySpec = Field(default_factory=SummarySpec)
+
+
+def _yaml_error(path: str | Path, err: yaml.YAMLError) -> str:
+    """``FILE:LINE:COLUMN: problem`` (1-based) for a YAML syntax error, on one line."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    problem = getattr(err, "problem", None) or str(err)
+    context = getattr(err, "context", None)
+    text = f"{context}: {problem}" if context else problem
+    return f"{where}: invalid YAML: {' '.join(str(text).split())}"
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{path}: no such experiment file")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(_yaml_error(path, err)) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def load_experiment(path: str | Path) -> ExperimentFile:
+    """The experiment file, typed; any problem is one ``FILE: path: problem`` line."""
+    data = load_yaml(path)
+    try:
+        return ExperimentFile.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(f"{path}: {format_error(err, tags=(*TASK_NAMES, *SWEEP_TAGS))}") from None
+
+
+# ---------------------------------------------------------------- points
 
 
 @dataclass
 class Point:
-    label: str  # "model.cell=rnn task=copy seed=0"
+    label: str  # "rnn · copy · seed=0" (rnnstudy.labels), the child run's name and tag `point`
     values: dict[str, Any]  # the grid values of this point
     config: RunConfig
+    config_label: str = ""  # "rnn · copy": the point minus its seed, the child's tag `config`
 
 
 CASES = "cases"
-
-
-def _short(axis: str, v: Any, siblings: list[Any]) -> str:
-    return value_label(axis, v, siblings) if isinstance(v, dict) else str(v)
 
 
 def _point_overrides(values: dict[str, Any]) -> dict[str, Any]:
@@ -95,14 +173,14 @@ def expand(
         values = dict(zip(axes, combo, strict=True))
         # --set wins over the grid, also over the paths inside a ``cases`` value
         data = apply_overrides(apply_overrides(base, _point_overrides(values)), sets or {})
-        label = " ".join(f"{a}={_short(a, v, grid[a])}" for a, v in values.items()) or "base"
+        label = point_labels(grid, values, skip=None) if axes else "base"
         data.setdefault("name", label)
         try:
             cfg = checked_config(data)
         except ConfigError as err:
             where = f" (grid point {label})" if axes else ""
             raise ConfigError(f"{err}{where}") from None
-        points.append(Point(label, values, cfg))
+        points.append(Point(label, values, cfg, point_labels(grid, values) if axes else "base"))
     return points
 
 
@@ -122,48 +200,3 @@ def checked_config(data: dict[str, Any]) -> RunConfig:
     except ValueError as err:
         raise ConfigError(str(err)) from None
     return cfg
-
-
-def summary_rows(results) -> list[dict[str, Any]]:
-    rows = []
-    for r in results:
-        c = r.config
-        task = build_task(c.task)
-        key = "final/" + task.metric.split("/", 1)[1]
-        rows.append(
-            {
-                "point": c.name,
-                "cell": c.model.cell,
-                "task": c.task.name,
-                "clip": c.clip.label(),
-                "seed": c.seed,
-                "outcome": r.outcome,
-                "metric": task.metric,
-                "final": r.metrics.get(key, math.nan),
-                "chance": task.chance_metric,
-                "steps_to_solve": r.steps_to_solve,
-                "seconds": round(r.seconds, 1),
-            }
-        )
-    return rows
-
-
-def fmt(v: Any) -> str:
-    """One table cell: 4 significant digits, '-' for missing or NaN."""
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return "-" if math.isnan(v) else f"{v:.4g}"
-    return str(v)
-
-
-def format_table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
-    if not rows:
-        return "(no runs)"
-    columns = columns or list(rows[0])
-    cells = [[fmt(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
-    out = [line, "  ".join("-" * w for w in widths)]
-    out += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
-    return "\n".join(out)

@@ -17,8 +17,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from rnnstudy.cli import main
-from rnnstudy.config import load_experiment
-from rnnstudy.experiment import expand
+from rnnstudy.experiment import Published, expand, load_experiment
 from rnnstudy.labels import metric_label, value_label
 from rnnstudy.resume import config_hash
 from rnnstudy.studies.gradprofile import reach
@@ -76,21 +75,29 @@ def test_quick_profile_end_to_end(path: Path, module_store: str) -> None:
 
 def test_labels() -> None:
     clips = [{"mode": "none"}, {"mode": "norm", "value": 0.25}, {"mode": "value", "value": 1.0}]
-    assert [value_label("clip", v, clips) for v in clips] == ["none", "norm0.25", "value1"]
+    want = ["clip=none", "clip=norm:0.25", "clip=value:1"]
+    assert [value_label("clip", v, clips) for v in clips] == want
     tasks = [{"name": "adding", "T": 200}, {"name": "adding", "T": 600}, {"name": "copy", "T": 9}]
-    assert [value_label("task", v, tasks) for v in tasks] == ["adding-T200", "adding-T600", "copy"]
+    assert [value_label("task", v, tasks) for v in tasks] == [
+        "adding T=200",
+        "adding T=600",
+        "copy",
+    ]
     assert value_label("train.tbptt", None, [None, 5]) == "tbptt=full"
+    assert value_label("model.hidden_size", 64, [32, 64]) == "hidden_size=64"
     assert value_label("cases", {"label": "copy-lstm", "model.cell": "lstm"}, []) == "copy-lstm"
-    assert metric_label("rnn norm:0.25 tbptt=5") == "rnn_norm0.25_tbptt-5"
+    assert metric_label("rnn · clip=norm:0.25 · tbptt=5") == "rnn_clip-norm0.25_tbptt-5"
 
 
 def test_reach_and_published_match() -> None:
     assert reach([0.0, 0.0, 0.0, 0.2, 1.0]) == 1  # TBPTT cut: nothing beyond the window
     assert reach([0.5, 0.6, 0.8, 1.0]) == 3
     entries = [
-        {"match": {"task.name": "copy", "model.cell": "gru"}, "value": 0.0197},
-        {"match": {"task.name": "copy"}, "value": None},
+        Published(
+            match={"task.name": "copy", "model.cell": "gru"}, metric="final/loss", value=0.0197
+        ),
+        Published(match={"task.name": "copy"}, metric="final/loss"),
     ]
-    assert find_entry({"task.name": "copy", "model.cell": "gru"}, entries)["value"] == 0.0197
-    assert find_entry({"task.name": "copy", "model.cell": "rnn"}, entries)["value"] is None
+    assert find_entry({"task.name": "copy", "model.cell": "gru"}, entries).value == 0.0197
+    assert find_entry({"task.name": "copy", "model.cell": "rnn"}, entries).value is None
     assert find_entry({"task.name": "adding"}, entries) is None

@@ -11,8 +11,8 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from rnnstudy.cli import main
-from rnnstudy.config import load_experiment, parse_run
-from rnnstudy.experiment import expand
+from rnnstudy.config import parse_run
+from rnnstudy.experiment import expand, load_experiment
 from rnnstudy.tasks import build_task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +33,7 @@ def test_card_in_header(path: Path) -> None:
         assert field in header, f"{path.name}: setup card has no {field!r}"
     exp = load_experiment(path)
     assert {"quick", "cpu", "full"} <= set(exp.profiles)
-    assert exp.summary["tags"]["repro"]
+    assert exp.summary.tags["repro"]
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
@@ -63,7 +63,7 @@ def test_quick_profile_records_repro_tag(path: Path, module_store: str) -> None:
     assert parent.info.status == "FINISHED"
     kids = c.search_runs([eid], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
     assert len(kids) == len(expand(exp, "quick"))
-    paper = exp.summary["tags"]["repro"]
+    paper = exp.summary.tags["repro"]
     assert parent.data.tags.get("repro") == paper
     assert all(k.data.tags.get("repro") == paper for k in kids)
 

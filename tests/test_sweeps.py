@@ -20,11 +20,12 @@ from optuna.trial import TrialState
 
 from rnnstudy import tracking
 from rnnstudy.cli import main
-from rnnstudy.config import ConfigError, load_experiment
+from rnnstudy.config import ConfigError
+from rnnstudy.experiment import load_experiment
 from rnnstudy.sweeps import importances
 from rnnstudy.sweeps.plan import make_plan
 from rnnstudy.sweeps.samplers import build_sampler
-from rnnstudy.sweeps.space import parse_sweep
+from rnnstudy.sweeps.space import SweepSpec
 from rnnstudy.sweeps.storage import open_storage
 from tests.conftest_sweeps import PRUNING_SWEEP, sweep_dir, sweep_runs, write_sweep  # noqa: F401
 
@@ -250,7 +251,7 @@ def test_bad_sweep_fails_before_any_trial(
 
 
 def test_defaults_and_resolution() -> None:
-    spec = parse_sweep(
+    spec = SweepSpec.model_validate(
         {"sampler": "random", "space": {"seed": {"type": "int", "low": 0, "high": 1}}}
     )
     assert spec.sampler.name == "random" and spec.pruner.name == "median"
@@ -267,7 +268,7 @@ def test_default_sweep_file_is_valid() -> None:
 
 
 def test_seeded_sampler_differs_per_trial_but_repeats_per_number() -> None:
-    spec = parse_sweep(
+    spec = SweepSpec.model_validate(
         {
             "sampler": {"name": "tpe", "seed": 3},
             "space": {"x": {"type": "float", "low": 0, "high": 1}},

@@ -6,14 +6,13 @@ import math
 from types import SimpleNamespace
 
 from rnnstudy.config import parse_run
-from rnnstudy.experiment import Point
-from rnnstudy.studies.records import PointRecord
+from rnnstudy.studies.records import RunRecord
 from rnnstudy.studies.tour import claim, tour
 
 D_MAX = 60
 
 
-def record(task: str, cell: str, seed: int, metrics: dict[str, float]) -> PointRecord:
+def record(task: str, cell: str, seed: int, metrics: dict[str, float]) -> RunRecord:
     cfg = parse_run(
         {"seed": seed, "model": {"cell": cell}, "task": {"name": task, "d_min": 4, "d_max": D_MAX}}
     )
@@ -21,8 +20,7 @@ def record(task: str, cell: str, seed: int, metrics: dict[str, float]) -> PointR
         data=SimpleNamespace(metrics=metrics, tags={"outcome": "unsolved"}),
         info=SimpleNamespace(status="FINISHED", run_id=f"{task}{cell}{seed}"),
     )
-    values = {"model.cell": cell, "task": {"name": task}, "seed": seed}
-    return PointRecord(Point(f"{cell} {task} {seed}", values, cfg), run)
+    return RunRecord(cfg, f"{cell} · {task} · seed={seed}", f"{cell} · {task}", run)
 
 
 def test_claim_rule():
@@ -72,7 +70,7 @@ def test_tour_tables_from_records():
         )
         recs.append(record("qa_distance", "rnn", seed, {"final/memory_horizon": 0.0}))
         recs.append(record("qa_distance", "lstm", seed, {"final/memory_horizon": 60.0}))
-    summary, verdict = tour(recs, {}, {})
+    summary, verdict = tour(recs)
     rows = {(r["task"], r["cell"]): r for r in summary.rows}
     assert rows["delayed_recall", "rnn"]["median_horizon"] == "19"
     assert rows["delayed_recall", "rnn"]["horizons"] == "15 23"
@@ -94,5 +92,5 @@ def test_negative_half_life_is_growth_not_short():
         record("copy", "rnn", 0, {"final/learned_d_max": 6, "gradtime/l0/half_life": -50.0}),
         record("copy", "lstm", 0, {"final/learned_d_max": 30, "gradtime/l0/half_life": 8.0}),
     ]
-    _, verdict = tour(recs, {}, {})
+    _, verdict = tour(recs)
     assert verdict.rows[0]["rnn_half_life_shortest"] == "no"

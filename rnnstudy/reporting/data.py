@@ -1,8 +1,12 @@
-"""The report's data model: child runs with readable labels, and their metric histories.
+"""The report's data model: child runs with readable labels, their metric histories, and the
+same run records the studies compute every table from (``rnnstudy.studies.records``).
 
-A *configuration* is a set of runs that differ only by seed: its label names the params that
-vary across the experiment (``lstm · copy · clip=norm:1``), seed and run name left out. For a
-sweep each trial is its own configuration (``trial 7``).
+A *configuration* is a set of runs that differ only by seed. Its label is the child run's
+``config`` tag, written by ``rnnstudy experiment`` from the grid (``rnnstudy.labels``: the
+same words as ``summary.csv`` and the parent's ``summary/<config>/…`` metrics). Runs without
+the tag (a plain ``rnnstudy run``, older stores) are named here, in the same style, by the
+params that vary (``lstm · copy · clip=norm:1``). For a sweep each trial is its own
+configuration (``trial 7``).
 
 Columns of ``ReportData.runs`` (one row per child run): ``run_id, run_name, status, cell,
 task, clip, seed, outcome, config, task_label, series, trial`` plus the ``params.*``,
@@ -11,7 +15,7 @@ task, clip, seed, outcome, config, task_label, series, trial`` plus the ``params
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -19,6 +23,7 @@ import pandas as pd
 from rnnstudy.reporting import history
 from rnnstudy.reporting.facts import Baseline, baseline
 from rnnstudy.reporting.store import Store
+from rnnstudy.studies.records import CONFIG_TAG, RunRecord, from_run
 
 CELL_ORDER = ["rnn", "lstm", "gru"]
 IGNORED = {"seed", "name"}
@@ -41,6 +46,7 @@ class ReportData:
     store: Store
     runs: pd.DataFrame
     history: pd.DataFrame  # run_id, key, step, value
+    records: list[RunRecord] = field(default_factory=list)  # the children, for the tables
 
     @property
     def is_sweep(self) -> bool:
@@ -129,6 +135,8 @@ def label_runs(kids: pd.DataFrame, sweep: bool = False) -> pd.DataFrame:
     df["series"] = series.where(series != "", df["cell"])
     df["config"] = _join([*cell_part, parts_task, *rest], df.index)
     df.loc[df["config"] == "", "config"] = df["cell"] + " · " + df["task_label"]
+    tagged = _col(df, f"tags.{CONFIG_TAG}")
+    df["config"] = tagged.where(tagged.notna() & (tagged != ""), df["config"])
     if sweep:
         trial = df["trial"].map(lambda t: "?" if pd.isna(t) else f"{int(t)}")
         df["config"] = "trial " + trial
@@ -149,4 +157,16 @@ def load(store: Store) -> ReportData:
     runs = label_runs(store.children, sweep=store.kind == "sweep")
     metric_keys = [c[8:] for c in runs.columns if c.startswith("metrics.")]
     hist = history.fetch(store.client, store.uri, list(runs["run_id"]), metric_keys)
-    return ReportData(store, runs, hist)
+    return ReportData(store, runs, hist, records(store, runs))
+
+
+def records(store: Store, runs: pd.DataFrame) -> list[RunRecord]:
+    """The children as run records, named by this report's configuration labels."""
+    out = []
+    for rid, label in zip(runs["run_id"], runs["config"], strict=True):
+        run = store.runs.get(rid)
+        rec = from_run(store.client, run, str(label)) if run is not None else None
+        if rec is not None:
+            rec.config_label = str(label)
+            out.append(rec)
+    return out

@@ -39,6 +39,7 @@ class Store:
     children: pd.DataFrame
     n_parents: int = 0
     notes: list[str] = field(default_factory=list)
+    runs: dict[str, tracking.Run] = field(default_factory=dict)  # run id -> the Run read
 
     @property
     def kind(self) -> str:
@@ -51,6 +52,10 @@ class Store:
         if self.parent is None:
             return None
         v = self.parent.get(f"params.{key}")
+        return None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+
+    def parent_tag(self, key: str) -> str | None:
+        v = None if self.parent is None else self.parent.get(f"tags.{key}")
         return None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
 
     def parent_csv(self, name: str) -> pd.DataFrame | None:
@@ -71,12 +76,13 @@ class Store:
         return tracking.list_artifacts(self.client, str(self.parent["run_id"]))
 
 
-def _search(client: tracking.Client, experiment_id: str) -> pd.DataFrame:
+def _search(client: tracking.Client, experiment_id: str) -> tuple[pd.DataFrame, dict]:
     """Every run of the experiment as ``mlflow.search_runs`` would give it (``run_id``,
     ``status``, ``start_time``, ``params.*``, ``tags.*``, ``metrics.*`` = last values), but
     through this client: the global ``mlflow.set_tracking_uri`` is never touched."""
     rows: list[dict] = []
-    for r in tracking.search_runs(client, experiment_id):
+    found = tracking.search_runs(client, experiment_id)
+    for r in found:
         row: dict = {
             "run_id": r.info.run_id,
             "status": r.info.status,
@@ -91,7 +97,7 @@ def _search(client: tracking.Client, experiment_id: str) -> pd.DataFrame:
     for col in ("run_id", "status", "start_time", KIND, PARENT):
         if col not in df.columns:
             df[col] = pd.Series(dtype=object)
-    return df
+    return df, {r.info.run_id: r for r in found}
 
 
 def choose_parent(runs: pd.DataFrame, which: str) -> tuple[pd.Series | None, pd.DataFrame, int]:
@@ -136,7 +142,7 @@ def open_store(name: str, which: str = "latest", uri: str | None = None) -> Stor
         raise ConfigError(
             f"no MLflow experiment named {name!r} in {tracking.mask_secrets(uri)}{hint}"
         )
-    runs = _search(client, exp.experiment_id)
+    runs, by_id = _search(client, exp.experiment_id)
     parent, kids, n_parents = choose_parent(runs, which)
     kids = kids.sort_values("start_time").reset_index(drop=True)
     notes = []
@@ -145,4 +151,5 @@ def open_store(name: str, which: str = "latest", uri: str | None = None) -> Stor
             f"{n_parents} invocations recorded; this report shows the latest"
             " (choose another with --parent RUN_ID, or --parent all)"
         )
-    return Store(uri, client, exp.experiment_id, name, parent, kids, n_parents, notes)
+    mine = {rid: by_id[rid] for rid in kids["run_id"]}
+    return Store(uri, client, exp.experiment_id, name, parent, kids, n_parents, notes, mine)

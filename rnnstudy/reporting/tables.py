@@ -1,6 +1,7 @@
-"""The report's tables: per configuration (outcomes, final metric, steps to solve), per run,
-and the CSVs the parent run carries (``summary.csv`` with published numbers for a
-reproduction, ``summary_*.csv``, and for sweeps ``importances.csv``/``trials.csv``)."""
+"""The report's tables, drawn, never computed here: the study tables the parent run carries
+(``summary.csv`` with published numbers for a reproduction, ``summary_*.csv``, and for sweeps
+``importances.csv``/``trials.csv``), else the outcomes per configuration, and every run; the
+last two computed by ``rnnstudy.studies`` from the same run records as the experiment's own."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ import numpy as np
 import pandas as pd
 
 from rnnstudy.reporting.data import ReportData
+from rnnstudy.studies import OUTCOME_STUDIES, STUDY_TAG
+from rnnstudy.studies.outcomes import outcome_rows
+from rnnstudy.studies.points import point_table
+from rnnstudy.studies.table import StudyTable
 
-OUTCOMES = ["solved", "unsolved", "diverged"]
 PARENT_CSVS = [
     ("summary.csv", "Study summary (summary.csv)"),
     ("importances.csv", "Parameter importances (importances.csv)"),
@@ -46,104 +50,43 @@ def fmt(v: object) -> str:
     return "–" if str(v) in ("nan", "None", "") else str(v)
 
 
-def _final(data: ReportData) -> pd.DataFrame:
-    """Per run: metric name, final value, chance, final loss, steps to solve, seconds."""
-    rows = []
-    for _, r in data.runs.iterrows():
-        base = data.baseline_of(r)
-        key = "final/" + base.metric.split("/", 1)[1]
-        final = r.get(f"metrics.{key}", np.nan)
-        rows.append(
-            {
-                "run_id": r["run_id"],
-                "metric": base.metric,
-                "final": final,
-                "chance": base.metric_value,
-                "loss": r.get("metrics.final/loss", np.nan),
-                "steps_to_solve": r.get("metrics.steps_to_solve", np.nan),
-                "seconds": r.get("metrics.time/seconds", np.nan),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def _mean_sd(v: pd.Series) -> str:
-    v = pd.to_numeric(v, errors="coerce").dropna()
-    if v.empty:
-        return "–"
-    if len(v) == 1:
-        return fmt(float(v.iloc[0]))
-    return f"{v.mean():.4g} ± {v.std(ddof=1):.2g}"
-
-
-def _steps(v: pd.Series) -> str:
-    v = pd.to_numeric(v, errors="coerce").dropna()
-    if v.empty:
-        return "–"
-    if len(v) == 1:
-        return str(int(v.iloc[0]))
-    return f"{int(v.median())} [{int(v.min())}–{int(v.max())}]"
+def study_table(t: StudyTable, slug: str, caption: str) -> Table:
+    """A study's table (computed by ``rnnstudy.studies`` from the run records) as drawn."""
+    frame = pd.DataFrame(t.rows, columns=t.cols)
+    return Table(slug, t.title, caption, frame.map(fmt))
 
 
 def per_config(data: ReportData) -> Table:
-    df = data.runs.merge(_final(data), on="run_id")
-    rows = []
-    for cfg, g in df.groupby("config", sort=False):
-        counts = g["outcome"].value_counts()
-        other = int(len(g) - sum(counts.get(o, 0) for o in OUTCOMES))
-        rows.append(
-            {
-                "configuration": cfg,
-                "runs": len(g),
-                "solved": int(counts.get("solved", 0)),
-                "unsolved": int(counts.get("unsolved", 0)),
-                "diverged": int(counts.get("diverged", 0)),
-                "other": other,
-                "metric": ", ".join(dict.fromkeys(g["metric"])),
-                "final (mean ± sd)": _mean_sd(g["final"]),
-                "chance": fmt(g["chance"].iloc[0]),
-                "final loss": _mean_sd(g["loss"]),
-                "steps to solve (median [range])": _steps(g["steps_to_solve"]),
-            }
-        )
-    frame = pd.DataFrame(rows)
-    if not frame.empty and (frame["other"] == 0).all():
-        frame = frame.drop(columns="other")
+    """Outcomes per configuration: ``rnnstudy.studies.outcomes`` on this report's runs (the
+    default study's ``summary.csv``), for reports whose parent carries no study table."""
     caption = (
-        "Seeds pooled per configuration. solved = the task's criterion held (DESIGN §2); "
-        "diverged = loss or gradient not finite; other = failed, pruned or still running. "
-        "Steps to solve over the solved seeds only."
+        "Seeds pooled per configuration. success = the task's criterion held (DESIGN §2); "
+        "diverged = loss or gradient not finite. Median steps to solve over the solved seeds."
     )
-    return Table("per-config", "Outcomes per configuration", caption, frame.map(fmt))
+    return study_table(outcome_rows(data.records), "per-config", caption)
 
 
 def per_run(data: ReportData) -> Table:
-    df = data.runs.merge(_final(data), on="run_id")
-    frame = pd.DataFrame(
-        {
-            "run": df["run_name"],
-            "seed": df["seed"].map(lambda s: "–" if pd.isna(s) else str(int(s))),
-            "outcome": df["outcome"],
-            "metric": df["metric"],
-            "final": df["final"],
-            "final loss": df["loss"],
-            "steps to solve": df["steps_to_solve"],
-            "seconds": df["seconds"],
-            "run id": df["run_id"].str[:8],
-        }
-    )
-    if data.is_sweep:
-        frame.insert(0, "trial", df["trial"].map(lambda t: "–" if pd.isna(t) else str(int(t))))
+    """Every child run: ``rnnstudy.studies.points`` (the parent's ``points.csv``), run ids cut to
+    the prefix the MLflow UI search accepts."""
+    t = point_table(data.records)
+    for row in t.rows:
+        row["run_id"] = str(row.get("run_id") or "")[:8]
+    t.columns = [c for c in t.cols if c != "config_hash"]
     caption = "Every child run; the run id prefix finds it in the MLflow UI (rnnstudy ui)."
-    return Table("per-run", "Runs", caption, frame.map(fmt))
+    table = study_table(t, "per-run", caption)
+    table.title = "Runs"
+    return table
 
 
-def parent_tables(data: ReportData) -> list[Table]:
+def parent_tables(data: ReportData, skip: tuple[str, ...] = ()) -> list[Table]:
     store = data.store
     names = [n for n, _ in PARENT_CSVS]
     extra = sorted(p for p in store.parent_artifacts() if re.fullmatch(r"summary_[\w.-]+\.csv", p))
     out = []
     for name in [names[0], *extra, *names[1:]]:
+        if name in skip:
+            continue
         title = dict(PARENT_CSVS).get(name, f"Study table ({name})")
         df = store.parent_csv(name)
         if df is None or df.empty:
@@ -156,10 +99,13 @@ def parent_tables(data: ReportData) -> list[Table]:
     return out
 
 
-def build_all(data: ReportData) -> list[Table]:
-    tables = parent_tables(data)
-    if not data.runs.empty:
-        if not data.is_sweep:
-            tables.insert(0, per_config(data))
-        tables.append(per_run(data))
-    return tables
+def build_all(data: ReportData, skip: tuple[str, ...] = ()) -> list[Table]:
+    """The outcomes per configuration (unless the parent's ``summary.csv`` is that table
+    already: the default and clip-ablation studies), the parent's study tables (``skip``: CSVs
+    drawn elsewhere, e.g. the lead claim), then every run."""
+    tables = parent_tables(data, skip)
+    if not data.records:
+        return tables
+    if not data.is_sweep and data.store.parent_tag(STUDY_TAG) not in OUTCOME_STUDIES:
+        tables.insert(0, per_config(data))
+    return [*tables, per_run(data)]

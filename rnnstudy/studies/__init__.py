@@ -15,17 +15,23 @@ gives outcomes per configuration (seeds pooled). Every study also gets the per-p
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rnnstudy.studies.init_gain import init_gain
 from rnnstudy.studies.memory import memory_horizon
 from rnnstudy.studies.outcomes import clip_ablation, default_study
 from rnnstudy.studies.points import point_table
-from rnnstudy.studies.records import PointRecord, collect
+from rnnstudy.studies.records import RunRecord, collect
 from rnnstudy.studies.reproduction import reproduction
 from rnnstudy.studies.table import Study, StudyTable
 from rnnstudy.studies.tbptt import tbptt
 from rnnstudy.studies.tour import tour
+
+STUDY_TAG = "study"  # on the parent run: which study wrote summary.csv
+OUTCOME_STUDIES = ("default", "clip_ablation")  # their summary.csv is the outcome table
+
+if TYPE_CHECKING:
+    from rnnstudy.experiment import SummarySpec
 
 STUDIES: dict[str, Study] = {
     "default": default_study,
@@ -38,14 +44,18 @@ STUDIES: dict[str, Study] = {
 }
 
 
-def summarise(
-    records: list[PointRecord], grid: dict[str, list[Any]], spec: dict[str, Any]
-) -> list[StudyTable]:
-    """The study's tables (the first one is ``summary.csv``), then the per-point table."""
-    kind = spec.get("kind", "default")
-    if kind not in STUDIES:
-        raise ValueError(f"summary.kind: unknown study {kind!r}; allowed: {', '.join(STUDIES)}")
-    return [*STUDIES[kind](records, grid, spec), point_table(records)]
+def summarise(records: list[RunRecord], spec: SummarySpec) -> list[StudyTable]:
+    """The study's tables (the first one is ``summary.csv``), then the per-point table.
+    ``spec.kind`` is one of ``STUDIES`` (the experiment file's ``Literal``: checked at parse)."""
+    return [*STUDIES[spec.kind](records, spec), point_table(records)]
 
 
-__all__ = ["STUDIES", "PointRecord", "StudyTable", "collect", "summarise"]
+__all__ = [
+    "OUTCOME_STUDIES",
+    "STUDY_TAG",
+    "STUDIES",
+    "RunRecord",
+    "StudyTable",
+    "collect",
+    "summarise",
+]

@@ -6,9 +6,9 @@ from __future__ import annotations
 from rnnstudy.studies.table import StudyTable, group, headline, mean, rate
 
 
-def init_gain(records, grid, spec) -> list[StudyTable]:
+def init_gain(records, spec) -> list[StudyTable]:
     rows, heads = [], {}
-    for label, rs in group(records, grid):
+    for label, rs in group(records):
         stats = {
             "half_life_init": mean(r.first("gradtime/l0/half_life") for r in rs),
             "log10_ratio_init": mean(r.first("gradtime/l0/log10_ratio") for r in rs),

@@ -6,22 +6,22 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from rnnstudy.studies.records import PointRecord
+from rnnstudy.studies.records import RunRecord
 from rnnstudy.studies.table import StudyTable, group, headline, mean
 
 PREFIX = "final/acc_by_distance/"
 
 
-def _edges(records: list[PointRecord]) -> list[int]:
+def _edges(records: list[RunRecord]) -> list[int]:
     return sorted(
         {int(k[len(PREFIX) :]) for r in records for k in r.metrics if k.startswith(PREFIX)}
     )
 
 
-def memory_horizon(records, grid, spec) -> list[StudyTable]:
+def memory_horizon(records, spec) -> list[StudyTable]:
     edges = _edges(records)
     per_seed, per_cfg, heads = [], [], {}
-    for label, rs in group(records, grid):
+    for label, rs in group(records):
         horizons = [r.metric("final/memory_horizon") for r in rs]
         for r, h in zip(rs, horizons, strict=True):
             row: dict[str, Any] = {"config": label, "seed": r.config.seed, "outcome": r.outcome}

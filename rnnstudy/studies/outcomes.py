@@ -11,22 +11,19 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from rnnstudy.studies.records import PointRecord
+from rnnstudy.studies.records import RunRecord
 from rnnstudy.studies.table import StudyTable, group, headline, mean, median, rate
-from rnnstudy.tasks import build_task
 
 
-def _max_grad(r: PointRecord) -> float:
+def _max_grad(r: RunRecord) -> float:
     vals = [v for _, v in r.history("grad/norm_preclip") if not math.isnan(v)]
     return max(vals) if vals else math.nan
 
 
-def outcome_rows(
-    records: list[PointRecord], grid: dict[str, list[Any]], clip_stats: bool = False
-) -> StudyTable:
+def outcome_rows(records: list[RunRecord], clip_stats: bool = False) -> StudyTable:
     rows, heads = [], {}
-    for label, rs in group(records, grid):
-        task = build_task(rs[0].config.task)
+    for label, rs in group(records):
+        task = rs[0].config.task
         stats: dict[str, Any] = {
             "success_rate": rate(rs, "solved"),
             "diverged_rate": rate(rs, "diverged"),
@@ -50,11 +47,11 @@ def outcome_rows(
     return StudyTable("summary", title, rows, headline=heads)
 
 
-def default_study(records, grid, spec) -> list[StudyTable]:
-    return [outcome_rows(records, grid)]
+def default_study(records, spec) -> list[StudyTable]:
+    return [outcome_rows(records)]
 
 
-def clip_ablation(records, grid, spec) -> list[StudyTable]:
-    t = outcome_rows(records, grid, clip_stats=True)
+def clip_ablation(records, spec) -> list[StudyTable]:
+    t = outcome_rows(records, clip_stats=True)
     t.title = "Clipping ablation: outcomes per cell x clip (seeds pooled)"
     return [t]

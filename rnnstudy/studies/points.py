@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from rnnstudy.resume import config_hash
-from rnnstudy.studies.records import PointRecord
+from rnnstudy.studies.records import RunRecord
 from rnnstudy.studies.table import StudyTable
-from rnnstudy.tasks import build_task
 
 COLUMNS = ["point", "outcome", "metric", "final", "chance", "steps_to_solve", "seconds"]
 
 
-def point_table(records: list[PointRecord]) -> StudyTable:
+def point_table(records: list[RunRecord]) -> StudyTable:
     rows = []
     for r in records:
-        task = build_task(r.config.task)
+        task = r.config.task
         rows.append(
             {
-                "point": r.point.label,
+                "point": r.label,
                 "cell": r.config.model.cell,
                 "task": r.config.task.name,
                 "clip": r.config.clip.label(),

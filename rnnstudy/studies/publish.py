@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnstudy import tracking
-from rnnstudy.studies.records import PointRecord
+from rnnstudy.studies.records import RunRecord
 from rnnstudy.studies.table import StudyTable, rate
 
 
@@ -19,7 +19,7 @@ def file_name(i: int, t: StudyTable) -> str:
     return f"{t.name}.csv" if t.name == "points" else f"summary_{t.name}.csv"
 
 
-def overall(records: list[PointRecord]) -> dict[str, float]:
+def overall(records: list[RunRecord]) -> dict[str, float]:
     ran = [r for r in records if r.outcome != "missing"]
     return {
         "summary/runs": float(len(ran)),
@@ -29,7 +29,7 @@ def overall(records: list[PointRecord]) -> dict[str, float]:
     }
 
 
-def publish(c: Any, parent: str, tables: list[StudyTable], records: list[PointRecord]) -> None:
+def publish(c: Any, parent: str, tables: list[StudyTable], records: list[RunRecord]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         for i, t in enumerate(tables):

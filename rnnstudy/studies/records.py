@@ -1,7 +1,15 @@
-"""What a study summary is computed from: one record per grid point, read back from MLflow.
+"""The one record every table is computed from: a child run, read back from MLflow, with its
+run config and its labels (``rnnstudy.labels``). Torch-free: the report builds the same records.
 
-Summaries read the child runs of the parent (not in-memory results), so a resumed experiment,
-whose earlier points ran in another process, is summarised exactly like one run in one go.
+Two ways in, one type out:
+- ``collect`` (``rnnstudy experiment``): one record per grid point, matched to the parent's
+  children by ``config_hash``; a point that never ran is a record with ``run=None``
+  (outcome ``missing``).
+- ``from_runs`` (the report, ``rnnstudy run``): one record per run; the config is rebuilt from
+  the run's params, the labels are its ``point`` and ``config`` tags.
+
+Summaries read runs, not in-memory results, so a resumed experiment, whose earlier points ran in
+another process, is summarised exactly like one run in one go.
 """
 
 from __future__ import annotations
@@ -11,23 +19,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import yaml
 
 from rnnstudy import tracking
-from rnnstudy.experiment import Point
-from rnnstudy.resume import HASH_TAG, finished_by_hash
-from rnnstudy.tasks import build_task
+from rnnstudy.config import ConfigError, RunConfig, apply_overrides, parse_run
+from rnnstudy.resume import HASH_TAG, children, config_hash, finished_by_hash
+
+POINT_TAG = "point"  # the point label, seed included
+CONFIG_TAG = "config"  # the configuration label: the point minus its seed
 
 
 @dataclass
-class PointRecord:
-    point: Point
+class RunRecord:
+    config: RunConfig
+    label: str  # "rnn · copy · seed=0"
+    config_label: str  # "rnn · copy": runs that differ only by seed share it
     run: tracking.Run | None  # the FINISHED child run, else the latest failed one, else None
     client: Any = None
     _history: dict[str, list[tuple[int, float]]] = field(default_factory=dict, repr=False)
-
-    @property
-    def config(self):
-        return self.point.config
 
     @property
     def outcome(self) -> str:
@@ -43,6 +52,10 @@ class PointRecord:
         return self.run.info.run_id if self.run else None
 
     @property
+    def tags(self) -> dict[str, str]:
+        return dict(self.run.data.tags) if self.run else {}
+
+    @property
     def metrics(self) -> dict[str, float]:
         """The latest value of every metric of the child run."""
         return dict(self.run.data.metrics) if self.run else {}
@@ -53,7 +66,7 @@ class PointRecord:
     @property
     def primary_key(self) -> str:
         """``final/acc`` or ``final/mse``: the task's deciding metric at the end of training."""
-        return "final/" + build_task(self.config.task).metric.split("/", 1)[1]
+        return "final/" + self.config.task.metric.split("/", 1)[1]
 
     @property
     def final(self) -> float:
@@ -83,10 +96,9 @@ class PointRecord:
         return tracking.read_npz(self.client, self.run_id, f"gradtime/{layer}.npz")
 
 
-def collect(client: Any, exp_id: str, parent_id: str, points: list[Point]) -> list[PointRecord]:
-    """One record per point, matched to the parent's FINISHED children by ``config_hash``."""
-    from rnnstudy.resume import children, config_hash
-
+def collect(client: Any, exp_id: str, parent_id: str, points: list[Any]) -> list[RunRecord]:
+    """One record per point (``experiment.Point``), matched to the parent's FINISHED children
+    by ``config_hash``."""
     runs = children(client, exp_id, parent_id)
     finished = finished_by_hash(runs)
     latest = {
@@ -95,8 +107,60 @@ def collect(client: Any, exp_id: str, parent_id: str, points: list[Point]) -> li
     out = []
     for p in points:
         h = config_hash(p.config)
-        out.append(PointRecord(p, finished.get(h) or latest.get(h), client))
+        run = finished.get(h) or latest.get(h)
+        out.append(RunRecord(p.config, p.label, p.config_label, run, client))
     return out
 
 
-__all__ = ["HASH_TAG", "PointRecord", "collect"]
+def param_value(text: str) -> Any:
+    """A logged param back as input for the config (``tracking`` writes ``str(v)``, and
+    ``"None"`` for None): ``"None"`` -> None, lists and mappings parsed; any other text stays
+    text, which the config's own types read (``"8"`` for an int field, ``"32"`` for the
+    precision, ``"none"`` for a clip mode).
+
+    >>> [param_value(t) for t in ("None", "none", "32", "[1, 2]")]
+    [None, 'none', '32', [1, 2]]
+    """
+    if text == "None":
+        return None
+    if text[:1] in ("[", "{"):
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError:
+            return text
+    return text
+
+
+def run_config(params: dict[str, str]) -> RunConfig | None:
+    """A run's config rebuilt from its flattened params (None if they do not make one). A
+    ``None`` param that the config refuses (a field another task has) is left out."""
+    values = {k: param_value(v) for k, v in params.items()}
+    for attempt in (values, {k: v for k, v in values.items() if v is not None}):
+        try:
+            return parse_run(apply_overrides({}, attempt))
+        except (ConfigError, ValueError, TypeError, AttributeError):
+            continue
+    return None
+
+
+def from_run(client: Any, run: tracking.Run, config_label: str | None = None) -> RunRecord | None:
+    """The record of one run; ``config_label`` for runs without the ``config`` tag (a plain
+    ``rnnstudy run``, a sweep trial): the report names those itself."""
+    cfg = run_config(dict(run.data.params))
+    if cfg is None:
+        return None
+    tags = run.data.tags
+    label = tags.get(POINT_TAG) or tags.get("mlflow.runName") or run.info.run_id[:8]
+    return RunRecord(cfg, label, tags.get(CONFIG_TAG) or config_label or label, run, client)
+
+
+__all__ = [
+    "CONFIG_TAG",
+    "HASH_TAG",
+    "POINT_TAG",
+    "RunRecord",
+    "collect",
+    "from_run",
+    "param_value",
+    "run_config",
+]

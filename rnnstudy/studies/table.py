@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rnnstudy.experiment import fmt, format_table
-from rnnstudy.labels import SEED_AXIS, metric_label, point_labels
-from rnnstudy.studies.records import PointRecord
+from rnnstudy.labels import metric_label
+from rnnstudy.studies.records import RunRecord
+from rnnstudy.text import fmt, format_table
 
 
 @dataclass
@@ -47,11 +47,11 @@ class StudyTable:
 # ---------------------------------------------------------------- grouping and statistics
 
 
-def group(records: list[PointRecord], grid: dict[str, list[Any]], skip: str = SEED_AXIS):
-    """[(config label, [records])] in grid order; a configuration is a point minus ``skip``."""
-    out: dict[str, list[PointRecord]] = {}
+def group(records: list[RunRecord]) -> list[tuple[str, list[RunRecord]]]:
+    """[(configuration label, [records])] in record order: the seeds of a configuration pooled."""
+    out: dict[str, list[RunRecord]] = {}
     for r in records:
-        out.setdefault(point_labels(grid, r.point.values, skip), []).append(r)
+        out.setdefault(r.config_label, []).append(r)
     return list(out.items())
 
 
@@ -69,7 +69,7 @@ def median(xs: Iterable[float]) -> float:
     return float(statistics.median(v)) if v else math.nan
 
 
-def rate(records: list[PointRecord], outcome: str) -> float:
+def rate(records: list[RunRecord], outcome: str) -> float:
     ran = [r for r in records if r.outcome not in ("missing",)]
     return sum(r.outcome == outcome for r in ran) / len(ran) if ran else math.nan
 
@@ -84,4 +84,4 @@ def headline(label: str, stats: dict[str, float]) -> dict[str, float]:
     }
 
 
-Study = Callable[[list[PointRecord], dict[str, list[Any]], dict[str, Any]], list[StudyTable]]
+Study = Callable[[list[RunRecord], Any], list[StudyTable]]  # (records, SummarySpec)

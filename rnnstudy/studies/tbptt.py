@@ -8,9 +8,9 @@ from rnnstudy.studies.gradprofile import last_row_reach
 from rnnstudy.studies.table import StudyTable, group, headline, mean, rate
 
 
-def tbptt(records, grid, spec) -> list[StudyTable]:
+def tbptt(records, spec) -> list[StudyTable]:
     rows, heads = [], {}
-    for label, rs in group(records, grid):
+    for label, rs in group(records):
         stats = {
             "success_rate": rate(rs, "solved"),
             "acc_mean": mean(r.final for r in rs),

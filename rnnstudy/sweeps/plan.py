@@ -14,9 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from rnnstudy.config import ConfigError, ExperimentFile, RunConfig, apply_overrides
-from rnnstudy.experiment import checked_config, resolve
-from rnnstudy.sweeps.space import SweepSpec, parse_sweep, probe_values
+from rnnstudy.config import ConfigError, RunConfig, apply_overrides
+from rnnstudy.experiment import ExperimentFile, checked_config, resolve
+from rnnstudy.sweeps.space import SweepSpec, probe_values
 from rnnstudy.tasks import Task, build_task
 
 
@@ -102,7 +102,9 @@ def make_plan(
 ) -> SweepPlan:
     """Validate the whole sweep (raises ConfigError with one line) and return the plan."""
     sets = dict(sets or {})
-    spec = parse_sweep(exp.sweep, file)
+    if exp.sweep is None:
+        raise ConfigError(f"{file}: no `sweep:` section (see rnnstudy/sweeps/space.py)")
+    spec = exp.sweep
     base, _grid = resolve(exp, profile, sets)  # a sweep ignores the file's grid
     base.pop("name", None)
     cfg, metrics = check_space(base, spec)

@@ -24,9 +24,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-from rnnstudy.config import ConfigError
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Scalar = str | bool | int | float | None
 
@@ -150,41 +148,7 @@ class SweepSpec(_Strict):
 
 # ---------------------------------------------------------------- parsing
 
-_TAGS = {"float", "int", "categorical", "tpe", "random", "median", "hyperband", "none"}
-
-
-def _format(err: ValidationError) -> str:
-    e = err.errors()[0]
-    loc = [str(p) for p in e["loc"]]
-    # drop the discriminator tag pydantic inserts (space.optim.lr.float.low -> space.optim.lr.low)
-    if e["type"] not in ("union_tag_invalid", "union_tag_not_found"):
-        if loc[:1] == ["space"] and len(loc) >= 3 and loc[2] in _TAGS:
-            del loc[2]
-        elif loc[:1] in (["sampler"], ["pruner"]) and len(loc) >= 2 and loc[1] in _TAGS:
-            del loc[1]
-    path = "sweep." + ".".join(loc) if loc else "sweep"
-    msg = e["msg"].removeprefix("Value error, ")
-    if e["type"] == "extra_forbidden":
-        return f"{path}: unknown field"
-    if e["type"] == "union_tag_invalid":
-        return f"{path}: {msg}"
-    got = e.get("input")
-    if isinstance(got, dict | list) or e["type"] in ("missing", "value_error"):
-        return f"{path}: {msg}"
-    return f"{path}: {msg} (got {got!r})"
-
-
-def parse_sweep(data: dict[str, Any] | None, where: str = "") -> SweepSpec:
-    """Validate a raw ``sweep:`` mapping; ConfigError with one line on any problem."""
-    prefix = f"{where}: " if where else ""
-    if data is None:
-        raise ConfigError(f"{prefix}no `sweep:` section (see rnnstudy/sweeps/space.py)")
-    if not isinstance(data, dict):
-        raise ConfigError(f"{prefix}sweep: expected a mapping")
-    try:
-        return SweepSpec.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(prefix + _format(err)) from None
+TAGS = ("float", "int", "categorical", "tpe", "random", "median", "hyperband", "none")
 
 
 def probe_values(p: FloatParam | IntParam | CategoricalParam) -> list[Scalar]:

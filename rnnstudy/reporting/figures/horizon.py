@@ -2,7 +2,7 @@
 first figure of the report (DESIGN §7: "the horizon curves").
 
 Data: the child runs' ``final/acc_by_distance/<d>`` (else the last ``val/acc_by_distance/<d>``)
-and their horizons (``rnnstudy.reporting.claim.per_run``: "≥ d_max" where capped).
+and their horizons (``rnnstudy.reporting.claim.per_run``: "≥ d_max" where capped; computed by ``rnnstudy.studies.tour``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from rnnstudy.reporting import claim
 from rnnstudy.reporting.data import ReportData
 from rnnstudy.reporting.figures.bands import band, by_task, task_figure
 from rnnstudy.reporting.figures.base import Figure, style
+from rnnstudy.studies.tour import median_horizon
 
 CAPTION = (
     "Final validation accuracy against distance d, one panel per task: line = median over "
@@ -74,9 +75,7 @@ def mark_horizon(ax, hz: pd.DataFrame, sub: pd.DataFrame, level: str, color) -> 
     runs = hz[hz["run_id"].isin(ids)].dropna(subset=["horizon"])
     if runs.empty:
         return "n/a"
-    med = float(np.median(runs["horizon"]))
-    at = runs[runs["horizon"] == med]
-    capped = bool(len(at)) and bool(at["capped"].all())
+    med, text = median_horizon(runs.to_dict("records"), int(runs["d_max"].max()))
     if med > 0:
         ax.axvline(med, ls="--", color=color, lw=1.1, alpha=0.9)
-    return claim.horizon_text(med, int(runs["d_max"].max()), capped)
+    return text
