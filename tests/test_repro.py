@@ -13,6 +13,9 @@ from mlflow.tracking import MlflowClient
 from rnnstudy.cli import main
 from rnnstudy.config import parse_run
 from rnnstudy.experiment import expand, load_experiment
+from rnnstudy.reporting import data as data_mod
+from rnnstudy.reporting.build import lead_first
+from rnnstudy.reporting.store import open_store
 from rnnstudy.tasks import build_task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,6 +69,10 @@ def test_quick_profile_records_repro_tag(path: Path, module_store: str) -> None:
     paper = exp.summary.tags["repro"]
     assert parent.data.tags.get("repro") == paper
     assert all(k.data.tags.get("repro") == paper for k in kids)
+    # the report opens with ours beside the published figures
+    tabs = lead_first(data_mod.load(open_store(exp.name, parent.info.run_id)))
+    assert tabs[0].lead and tabs[0].title.startswith("Reproduction: ours beside the published")
+    assert {"ours", "published", "source"} <= set(tabs[0].frame.columns)
 
 
 def test_copy_bai_format() -> None:

@@ -17,6 +17,7 @@ from rnnstudy import tracking
 from rnnstudy.reporting import claim, figures, header, html, pdf, tables
 from rnnstudy.reporting import data as data_mod
 from rnnstudy.reporting.store import open_store
+from rnnstudy.studies import STUDY_TAG
 
 REPORT_FOLDER = "report"  # artifact folder of the report on its parent run
 
@@ -36,6 +37,26 @@ class Report:
 def safe_name(name: str) -> str:
     """An experiment name as a folder name (``a/b c`` -> ``a_b_c``)."""
     return re.sub(r"[^\w.\-]+", "_", name).strip("._") or "experiment"
+
+
+def lead_first(data: data_mod.ReportData) -> list[tables.Table]:
+    """The tables, the one that carries the study's result first (on the first screen): a
+    reproduction's ours-beside-published table (``summary.csv``), else the tour's claim (drawn
+    from the runs; the parent's copy, ``summary_claim.csv``, not again)."""
+    verdict = claim.build(data) if not data.runs.empty else None
+    tabs = tables.build_all(data, skip=("summary_claim.csv",) if verdict else ())
+    lead = None
+    if data.store.parent_tag(STUDY_TAG) == "reproduction":
+        lead = next((t for t in tabs if t.slug == "summary"), None)
+        tabs = [t for t in tabs if t is not lead]
+    if lead is not None:
+        lead.title = "Reproduction: ours beside the published figures (summary.csv)"
+        tabs = ([verdict] if verdict else []) + tabs
+    else:
+        lead = verdict
+    if lead is not None:
+        lead.lead = True
+    return ([lead] if lead else []) + tabs
 
 
 def build_report(
@@ -59,10 +80,7 @@ def build_report(
     lap("histories")
     figs, problems = figures.build_all(data)
     lap("figures")
-    lead = claim.build(data) if not data.runs.empty else None
-    if lead is not None:
-        lead.lead = True
-    tabs = ([lead] if lead else []) + tables.build_all(data)
+    tabs = lead_first(data)
     head = header.build(store, len(data.runs))
     lap("tables")
     folder = Path(out) / safe_name(name)
