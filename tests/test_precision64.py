@@ -74,3 +74,6 @@ def test_defect1_rnnstudy_run_at_precision64_exits_0(store, tmp_path, capsys):
     c = MlflowClient(store)
     (run,) = c.search_runs([c.get_experiment_by_name("p64cli").experiment_id])
     assert run.info.status == "FINISHED"
+    # it prints its row of the per-point table, read back from MLflow (studies.points)
+    out = capsys.readouterr().out
+    assert out.startswith("Per point") and run.info.run_id in out and "val/acc" in out
