@@ -13,23 +13,36 @@ PostgreSQL database and one MLflow tracking server::
 
 ``--storage`` defaults to ``$RNNSTUDY_STORAGE``, else the local journal file. Passwords in the
 URL are masked in everything printed or logged.
+
+``--jobs N`` (default: the cores on the local journal, 1 with a database storage) runs N worker
+loops on this machine against the same storage: this process and N - 1 helper processes
+(``spawn``; each trains with one torch thread, writes MLflow through the retrying client, and
+is killed with this process). They share the budget lock, so together they run exactly
+``n_trials``. Ctrl-C or SIGTERM interrupts every worker: each running trial is FAIL and queued
+for retry, as with one worker.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
+import multiprocessing as mp
 import os
 import signal
 import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import optuna
 
+import rnnstudy.mlflow_retry as mlflow_retry
 from rnnstudy import tracking
 from rnnstudy.config import ConfigError, load_experiment, parse_sets
 from rnnstudy.experiment import format_table
+from rnnstudy.parallel import cores
 from rnnstudy.sweeps import importances
 from rnnstudy.sweeps.plan import SweepPlan, make_plan
 from rnnstudy.sweeps.records import counts, finish_parent, start_parent, trial_rows
@@ -85,41 +98,155 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
+def resolve_jobs(jobs: int | None, store: StudyStorage) -> int:
+    """``--jobs``: as given, else the cores on the local journal and 1 on a database storage."""
+    if jobs is None:
+        return cores() if store.heartbeat is None else 1
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1 (got {jobs})")
+    return jobs
+
+
 def sweep_command(args: argparse.Namespace) -> int:
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    _quiet_optuna()
     exp = load_experiment(args.file)
     plan = make_plan(exp, args.file, args.profile, parse_sets(args.set), args.n_trials, args.study)
     url = args.storage or os.environ.get("RNNSTUDY_STORAGE") or None
     store = open_storage(
         url, plan.study, heartbeat=args.heartbeat, grace=args.grace, on_stale=OnStale()
     )
+    jobs = resolve_jobs(getattr(args, "jobs", None), store)
     study = open_study(plan, store)
+    if jobs > 1:
+        mlflow_retry.install()  # several processes write to one SQLite store
+    try:
+        return _sweep(args, plan, url, store, study, jobs)
+    finally:
+        if jobs > 1:
+            mlflow_retry.uninstall()
+
+
+def _sweep(
+    args: argparse.Namespace,
+    plan: SweepPlan,
+    url: str | None,
+    store: StudyStorage,
+    study: optuna.Study,
+    jobs: int,
+) -> int:
     c = tracking.client()
     parent = start_parent(c, plan, store.label)
     already = claims(study).finished
     print(
         f"sweep {plan.study}: {plan.spec.n_trials} trials ({already} already finished),"
         f" {plan.spec.metric} ({plan.spec.direction}), storage {store.label},"
-        f" MLflow experiment {plan.experiment!r} parent run {parent}",
+        f" MLflow experiment {plan.experiment!r} parent run {parent}, {jobs} worker(s)",
         flush=True,
     )
     report = WorkerReport()
+    helpers = Helpers(jobs - 1, (plan, url, args.heartbeat, args.grace, parent))
     try:
         with sigterm_as_interrupt():
             run_worker(
                 plan, study, store, parent, progress=not args.no_progress, echo=_echo, report=report
             )
+            ran_there = helpers.join()
     except KeyboardInterrupt:
+        ran_there = helpers.stop()
         note = importances.Importances(notes=["interrupted: importances not computed"])
-        finish_parent(c, parent, study, plan, note, len(report.ran), status="KILLED")
+        ran = len(report.ran) + ran_there
+        finish_parent(c, parent, study, plan, note, ran, status="KILLED")
         raise
-    ran = len(report.ran)
+    ran = len(report.ran) + ran_there
     seed = getattr(plan.spec.sampler, "seed", None) or 0
     imps = importances.compute(study, plan.maximize, seed)
     finish_parent(c, parent, study, plan, imps, ran)
     _summary(study, plan, imps)
     return 0
+
+
+def _quiet_optuna() -> None:
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+class Helpers:
+    """``n`` helper worker processes (``spawn``) running ``run_worker`` on the same study;
+    each reports how many trials it ran."""
+
+    def __init__(self, n: int, job: tuple[Any, ...]):
+        ctx = mp.get_context("spawn")
+        self.results = ctx.SimpleQueue()
+        self.procs = [
+            ctx.Process(target=_helper, args=(*job, self.results), name=f"sweep-worker-{i + 1}")
+            for i in range(n)
+        ]
+        for p in self.procs:
+            p.start()
+
+    def _collect(self) -> int:
+        ran = 0
+        while not self.results.empty():
+            ran += int(self.results.get())
+        return ran
+
+    def join(self) -> int:
+        """Wait for every helper to run out of trials; the number of trials they ran."""
+        for p in self.procs:
+            p.join()
+        return self._collect()
+
+    def stop(self, wait: float = 120.0) -> int:
+        """Interrupt every helper (SIGINT: its trial is FAIL and queued for retry) and wait."""
+        for p in self.procs:
+            if p.is_alive() and p.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p.pid, signal.SIGINT)
+        for p in self.procs:
+            p.join(wait)
+            if p.is_alive():
+                p.kill()
+                p.join()
+        return self._collect()
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this process when its parent dies (SIGKILL included), so a
+    killed sweep leaves no helper training on; its trial is then reaped like the parent's."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # the parent died before the call
+        os._exit(1)
+
+
+def _helper(plan: SweepPlan, url: str | None, heartbeat: int, grace: int, parent: str, results):
+    """One helper worker (module docstring); the first SIGINT/SIGTERM interrupts its trial,
+    later ones are ignored (Ctrl-C reaches it from the terminal and from the main process)."""
+    _die_with_parent()
+    interrupted = []
+
+    def interrupt(signum, frame):  # noqa: ARG001
+        if not interrupted:
+            interrupted.append(signum)
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+    import torch
+
+    torch.set_num_threads(1)
+    os.environ.setdefault("MPLBACKEND", "agg")
+    _quiet_optuna()
+    mlflow_retry.install()
+    report = WorkerReport()
+    try:
+        store = open_storage(url, plan.study, heartbeat=heartbeat, grace=grace, on_stale=OnStale())
+        run_worker(plan, open_study(plan, store), store, parent, echo=_echo, report=report)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        results.put(len(report.ran))
 
 
 def _echo(text: str) -> None:
