@@ -87,7 +87,8 @@ class MetricCounter:
 
 def flush_cost_per_metric(batch: int = 1000, reps: int = 5) -> float:
     """Seconds per metric of the logger's batched SQLite write (``flush``), for buffers of
-    ``batch`` metrics (one ``log_batch`` call; the logger flushes every 5000 metrics or 30 s).
+    ``batch`` metrics (one write: ``tracking.log_metrics``, bulk SQL on SQLite; the logger
+    flushes every 5000 metrics or 30 s).
     (b)'s short timed fits rarely reach a flush, so this cost is added per metric logged."""
     client = tracking.client()
     run_id = tracking.start_run(client, tracking.experiment_id(client, EXPERIMENT), "flush-cost")
