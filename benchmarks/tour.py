@@ -28,8 +28,8 @@ from benchmarks.clocks import Clock, MetricCounter, StepClock
 from benchmarks.common import CLOCKS, ROOT, median
 from benchmarks.modes import add_steps, rnnstudy_fit
 from benchmarks.reference import plain_fit
-from rnnstudy.config import RunConfig, apply_overrides, load_experiment, parse_run
-from rnnstudy.experiment import expand
+from rnnstudy.config import RunConfig, apply_overrides, parse_run
+from rnnstudy.experiment import expand, load_experiment
 from rnnstudy.instruments.schedule import should_probe
 from rnnstudy.tasks import build_task
 

@@ -516,13 +516,3 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[key] = v
     return out
-
-
-def __getattr__(name: str) -> Any:
-    """``load_experiment`` / ``ExperimentFile`` moved to ``rnnstudy.experiment``; this keeps
-    old imports working until every caller has moved."""
-    if name in ("load_experiment", "ExperimentFile", "load_yaml"):
-        from rnnstudy import experiment
-
-        return getattr(experiment, name)
-    raise AttributeError(name)

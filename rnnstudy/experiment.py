@@ -37,7 +37,6 @@ from rnnstudy.labels import point_labels
 from rnnstudy.sweeps.space import TAGS as SWEEP_TAGS
 from rnnstudy.sweeps.space import SweepSpec
 from rnnstudy.tasks import build_task
-from rnnstudy.text import format_table  # noqa: F401  (sweeps/cli.py still imports it from here)
 
 # ---------------------------------------------------------------- the file, typed
 

@@ -56,7 +56,7 @@ def dashboard_reads(storage: str, study_name: str, cwd: Path) -> tuple[dict, dic
 
 def test_dashboard_shows_the_sweeps_study_and_trials(sweep_dir: Path) -> None:  # noqa: F811
     path = write_sweep(sweep_dir, "dash", PRUNING_SWEEP)
-    assert main(["sweep", str(path), "--no-progress"]) == 0
+    assert main(["sweep", str(path), "--no-progress", "--jobs", "1"]) == 0
     journal = sweep_dir / "optuna" / "dash.journal"
     study = optuna.load_study(study_name="dash", storage=open_storage(str(journal), "dash").storage)
     truth = study.get_trials()

@@ -39,7 +39,7 @@ def load(name: str, folder: Path) -> optuna.Study:
 
 def test_quick_sweep_prunes_and_records_real_states(sweep_dir: Path) -> None:  # noqa: F811
     path = write_sweep(sweep_dir, "quick", PRUNING_SWEEP)
-    assert main(["sweep", str(path), "--no-progress"]) == 0
+    assert main(["sweep", str(path), "--no-progress", "--jobs", "1"]) == 0
 
     study = load("quick", sweep_dir)
     trials = study.get_trials()
@@ -81,7 +81,7 @@ def interrupt_mid_trial(path: Path, folder: Path, sig: int, complete: int) -> tu
     """Run the CLI in a subprocess; once ``complete`` trials are COMPLETE and another has
     validated at least once, send ``sig``. Returns (exit code, number of the trial hit)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "rnnstudy.cli", "sweep", str(path), "--no-progress"]
+    cmd = [sys.executable, "-m", "rnnstudy.cli", "sweep", str(path), "--no-progress", "--jobs", "1"]
     journal = folder / "optuna" / f"{path.stem}.journal"
     proc = subprocess.Popen(
         cmd, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -131,7 +131,7 @@ def test_resume_after_ctrl_c_and_kill_keeps_finished_trials(sweep_dir: Path) -> 
     finished_before = {n: v for n, v in before.items() if v[0] == TrialState.COMPLETE}
     assert len(finished_before) >= 2
 
-    assert main(["sweep", str(path), "--no-progress"]) == 0
+    assert main(["sweep", str(path), "--no-progress", "--jobs", "1"]) == 0
     trials = load("resume", sweep_dir).get_trials()
     retried = {
         t.system_attrs["failed_trial"]: t for t in trials if "failed_trial" in t.system_attrs
@@ -159,7 +159,7 @@ def test_resume_after_ctrl_c_and_kill_keeps_finished_trials(sweep_dir: Path) -> 
     assert states == {t.number: t.state.name for t in trials}
 
     # growing the study later runs only the difference
-    assert main(["sweep", str(path), "--no-progress", "--n-trials", "5"]) == 0
+    assert main(["sweep", str(path), "--no-progress", "--jobs", "1", "--n-trials", "5"]) == 0
     assert len(load("resume", sweep_dir).get_trials()) == len(trials) + 1
 
 
@@ -178,7 +178,7 @@ def test_diverged_trials_fail_and_the_study_goes_on(sweep_dir: Path) -> None:  #
         optim={"name": "sgd"},
         clip={"mode": "none"},
     )
-    assert main(["sweep", str(path), "--no-progress"]) == 0
+    assert main(["sweep", str(path), "--no-progress", "--jobs", "1"]) == 0
     trials = load("diverge", sweep_dir).get_trials()
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]
     assert all(t.user_attrs["outcome"] == "diverged" for t in trials)
@@ -204,7 +204,7 @@ def test_tpe_with_hyperband_runs(sweep_dir: Path) -> None:  # noqa: F811
         },
     }
     path = write_sweep(sweep_dir, "hb", sweep)
-    assert main(["sweep", str(path), "--no-progress"]) == 0
+    assert main(["sweep", str(path), "--no-progress", "--jobs", "1"]) == 0
     study = load("hb", sweep_dir)
     trials = study.get_trials()
     assert len(trials) == 3 and all(t.state in FINISHED for t in trials)

@@ -40,8 +40,8 @@ import optuna
 
 import rnnstudy.mlflow_retry as mlflow_retry
 from rnnstudy import tracking
-from rnnstudy.config import ConfigError, load_experiment, parse_sets
-from rnnstudy.experiment import format_table
+from rnnstudy.config import ConfigError, parse_sets
+from rnnstudy.experiment import load_experiment
 from rnnstudy.parallel import cores
 from rnnstudy.sweeps import importances
 from rnnstudy.sweeps.plan import SweepPlan, make_plan
@@ -50,6 +50,7 @@ from rnnstudy.sweeps.recovery import OnStale
 from rnnstudy.sweeps.samplers import build_pruner, build_sampler
 from rnnstudy.sweeps.storage import StudyStorage, open_storage
 from rnnstudy.sweeps.study import WorkerReport, claims, run_worker
+from rnnstudy.text import format_table
 
 
 def open_study(plan: SweepPlan, store: StudyStorage) -> optuna.Study:
