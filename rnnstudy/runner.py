@@ -4,8 +4,10 @@ This is the single training loop of the project: ``rnnstudy run``, every grid po
 ``rnnstudy experiment`` and every Optuna trial of ``rnnstudy sweep`` go through ``run_one``.
 """
 
+# ruff: noqa: E402  (pytorch_lightning is imported inside ``_deferred``, below)
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 import os
@@ -13,13 +15,52 @@ import platform
 import sys
 import tempfile
 import time
+import types
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
+
+class _Deferred(types.ModuleType):
+    """Stands in for a module in ``sys.modules``: the first attribute read imports the real one."""
+
+    def __getattr__(self, name: str) -> Any:
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), name)
+
+
+@contextmanager
+def _deferred(name: str, **attrs: Any) -> Iterator[None]:
+    """While the block runs, ``import name`` gives a ``_Deferred`` stand-in (with ``attrs``
+    set on it); afterwards the real module is imported by whoever first needs it."""
+    if name in sys.modules:
+        yield
+        return
+    stand_in = _Deferred(name)
+    stand_in.__file__ = None  # ``inspect.getmodule`` reads every module's ``__file__``
+    stand_in.__dict__.update(attrs)
+    sys.modules[name] = stand_in
+    try:
+        yield
+    finally:
+        if sys.modules.get(name) is stand_in:
+            del sys.modules[name]
+
+
+def _hamming(*args: Any, **kwargs: Any) -> Any:
+    return importlib.import_module("scipy.signal.windows").hamming(*args, **kwargs)
+
+
+# Lightning imports torchmetrics, whose package import runs ``import scipy.signal`` (≈ 1 s of
+# CPU, a third of Lightning's import) only to check for ``scipy.signal.hamming``; nothing in a
+# run uses scipy.signal. A stand-in answers that check; a later ``import scipy.signal`` (e.g.
+# a torchmetrics audio metric) imports the real module.
+with _deferred("scipy.signal", hamming=_hamming):
+    import pytorch_lightning as pl
 import torch
 import yaml
 from torch.utils.data import DataLoader, IterableDataset
@@ -180,7 +221,8 @@ def _train(
             client.log_artifacts(run_id, str(art))
             from rnnstudy.reporting.run_figures import log_run_figures  # matplotlib: lazily
 
-            log_run_figures(run_id, client)  # figures/*.png for the MLflow UI; never raises
+            # figures/*.png for the MLflow UI, from the arrays just logged (no download back)
+            log_run_figures(run_id, client, local=art)
             client.set_terminated(run_id, "FINISHED")
     return result
 

@@ -62,6 +62,19 @@ def test_gradient_lines_are_the_logged_norms_at_spread_probes(store, tmp_path):
     assert np.allclose(heat[1:], np.log10(norms[1:]))
 
 
+def test_local_artifacts_draw_the_same_figures_as_the_store(store, tmp_path):
+    """The runner passes the folder it just logged (``local``): same figures, same data."""
+    c, run, _ = _run(tmp_path, with_propagation=True)
+    stored, local = rf.run_figures(c, run), rf.run_figures(c, run, local=tmp_path / "art")
+    assert list(local) == list(stored)
+    for name, fig in stored.items():
+        for a, b in zip(fig.axes, local[name].axes, strict=True):
+            for la, lb in zip(a.get_lines(), b.get_lines(), strict=True):
+                assert np.array_equal(la.get_ydata(), lb.get_ydata())
+            for ia, ib in zip(a.images, b.images, strict=True):
+                assert np.array_equal(ia.get_array(), ib.get_array(), equal_nan=True)
+
+
 def test_capped_horizon_reads_at_least(store, tmp_path):
     c, run, _ = _run(tmp_path)
     ax = rf.run_figures(c, run)["acc_by_distance.png"].axes[0]

@@ -208,26 +208,44 @@ def png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def _layers(c: Any, run_id: str, folder: str) -> list[str]:
+def _layers(c: Any, run_id: str, folder: str, local: Path | None) -> list[str]:
     """Layer names with a ``<folder>/<layer>.npz`` artifact (``l0``, ``l0_rev``…)."""
-    names = [Path(p).name for p in tracking.list_artifacts(c, run_id, folder)]
+    if local is not None:
+        names = [p.name for p in (local / folder).glob("*.npz")]
+    else:
+        names = [Path(p).name for p in tracking.list_artifacts(c, run_id, folder)]
     return sorted(n[: -len(".npz")] for n in names if n.endswith(".npz"))
 
 
-def run_figures(c: Any, run_id: str) -> dict[str, Figure]:
+def _npz(c: Any, run_id: str, path: str, local: Path | None) -> dict[str, np.ndarray]:
+    """The arrays of artifact ``path``: from ``local`` when given, else from the store."""
+    if local is None:
+        return tracking.read_npz(c, run_id, path) or {}
+    try:
+        with np.load(local / path) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError):
+        return {}
+
+
+def run_figures(c: Any, run_id: str, local: str | Path | None = None) -> dict[str, Figure]:
     """{artifact file name: figure} for every figure the run has data for. A figure that
-    fails to draw is left out with a warning: pictures never fail a run."""
+    fails to draw is left out with a warning: pictures never fail a run.
+
+    ``local``: a folder holding the run's artifacts as they were logged (the runner's, at the
+    end of a run); the ``.npz`` arrays are read there instead of downloaded from the store."""
+    local = Path(local) if local is not None else None
     run = tracking.get_run(c, run_id)
     title = _title(run)
     jobs: dict[str, Callable[[], Figure | None]] = {}
-    for layer in _layers(c, run_id, "gradtime"):
-        z = tracking.read_npz(c, run_id, f"gradtime/{layer}.npz") or {}
+    for layer in _layers(c, run_id, "gradtime", local):
+        z = _npz(c, run_id, f"gradtime/{layer}.npz", local)
         name = f"{title} · {layer}"
         jobs[f"gradient_through_time_{layer}.png"] = partial(gradient_through_time, z, name, layer)
         jobs[f"gradient_heatmap_{layer}.png"] = partial(gradient_heatmap, z, name, layer)
     jobs["acc_by_distance.png"] = partial(acc_by_distance, run, title)
-    for layer in _layers(c, run_id, "propagation"):
-        z = tracking.read_npz(c, run_id, f"propagation/{layer}.npz") or {}
+    for layer in _layers(c, run_id, "propagation", local):
+        z = _npz(c, run_id, f"propagation/{layer}.npz", local)
         jobs[f"propagation_{layer}.png"] = partial(propagation, z, f"{title} · {layer}")
     out: dict[str, Figure] = {}
     for file, draw in jobs.items():
@@ -243,11 +261,11 @@ def run_figures(c: Any, run_id: str) -> dict[str, Figure]:
     return out
 
 
-def log_run_figures(run_id: str, c: Any = None) -> list[str]:
+def log_run_figures(run_id: str, c: Any = None, local: str | Path | None = None) -> list[str]:
     """Draw the run's figures and log them as PNG artifacts under ``figures/``; returns their
-    artifact paths (``[]`` when the run logged nothing to draw)."""
+    artifact paths (``[]`` when the run logged nothing to draw). ``local``: see ``run_figures``."""
     c = c or tracking.client()
-    figs = run_figures(c, run_id)
+    figs = run_figures(c, run_id, local)
     if not figs:
         return []
     with tempfile.TemporaryDirectory() as tmp:
