@@ -33,7 +33,10 @@ def run_command(args: argparse.Namespace) -> int:
     exp = load_experiment(args.file)
     cfg = base_config(exp, args.profile, parse_sets(args.set))
     res = run_one(cfg, experiment=exp.name, progress=not args.no_progress, extra_tags=exp_tags(exp))
-    rec = from_run(c := tracking.client(), tracking.get_run(c, res.run_id)) if res.run_id else None
+    rec = None
+    if res.run_id:
+        c = tracking.client()
+        rec = from_run(c, tracking.get_run(c, res.run_id))
     print(point_table([rec]).text() if rec else f"{cfg.name}: {res.outcome} (not recorded)")
     return 0
 

@@ -167,6 +167,5 @@ def records(store: Store, runs: pd.DataFrame) -> list[RunRecord]:
         run = store.runs.get(rid)
         rec = from_run(store.client, run, str(label)) if run is not None else None
         if rec is not None:
-            rec.config_label = str(label)
             out.append(rec)
     return out

@@ -144,14 +144,14 @@ def run_config(params: dict[str, str]) -> RunConfig | None:
 
 
 def from_run(client: Any, run: tracking.Run, config_label: str | None = None) -> RunRecord | None:
-    """The record of one run; ``config_label`` for runs without the ``config`` tag (a plain
-    ``rnnstudy run``, a sweep trial): the report names those itself."""
+    """The record of one run, in the configuration ``config_label`` when given (the report's
+    label, which is the ``config`` tag where the run has one), else its ``config`` tag."""
     cfg = run_config(dict(run.data.params))
     if cfg is None:
         return None
     tags = run.data.tags
     label = tags.get(POINT_TAG) or tags.get("mlflow.runName") or run.info.run_id[:8]
-    return RunRecord(cfg, label, tags.get(CONFIG_TAG) or config_label or label, run, client)
+    return RunRecord(cfg, label, config_label or tags.get(CONFIG_TAG) or label, run, client)
 
 
 __all__ = [
