@@ -16,7 +16,9 @@ import argparse
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 
+from rnnstudy import startup
 from rnnstudy.config import ConfigError
 from rnnstudy.parallel import cores
 
@@ -78,26 +80,34 @@ def dispatch(args: argparse.Namespace) -> int:
             f"MLflow UI: http://127.0.0.1:{args.port}/#/experiments?workflowType=machine_learning"
         )
         return subprocess.call(cmd, env=os.environ.copy())
-    if args.cmd == "dashboard":
+    with startup.frozen_imports():
+        command = _command(args.cmd)
+    return command(args)
+
+
+def _command(cmd: str) -> Callable[[argparse.Namespace], int]:
+    """The function that runs ``cmd``, its imports done (training commands: also what a
+    training step needs, see ``rnnstudy.startup``)."""
+    if cmd == "dashboard":
         from rnnstudy.sweeps.dashboard import dashboard_command
 
-        return dashboard_command(args)
-    from rnnstudy.commands import experiment_command, run_command
-
-    if args.cmd == "sweep":
-        from rnnstudy.sweeps.cli import sweep_command
-
-        return sweep_command(args)
-    if args.cmd == "report":
+        return dashboard_command
+    if cmd == "report":
         from rnnstudy.reporting.cli import report_command
 
-        return report_command(args)
-    if args.cmd == "run":
-        return run_command(args)
-    if args.cmd == "experiment":
-        return experiment_command(args)
-    raise AssertionError(args.cmd)
+        return report_command
+    startup.import_training()
+    if cmd == "sweep":
+        from rnnstudy.sweeps.cli import sweep_command
 
+        return sweep_command
+    from rnnstudy.commands import experiment_command, run_command
+
+    if cmd == "run":
+        return run_command
+    if cmd == "experiment":
+        return experiment_command
+    raise AssertionError(cmd)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -68,7 +68,10 @@ def _init_worker(threads: int) -> None:
     os.environ.setdefault("MPLBACKEND", "agg")
     warnings.filterwarnings("ignore")
     mlflow_retry.install()
-    import rnnstudy.runner  # noqa: F401  (the import cost, once per worker, at its start)
+    from rnnstudy import startup
+
+    with startup.frozen_imports():  # the import cost, once per worker, at its start
+        startup.import_training()
 
 
 def run_point(

@@ -236,8 +236,12 @@ def _helper(plan: SweepPlan, url: str | None, heartbeat: int, grace: int, parent
     signal.signal(signal.SIGTERM, interrupt)
     import torch
 
+    from rnnstudy import startup
+
     torch.set_num_threads(1)
     os.environ.setdefault("MPLBACKEND", "agg")
+    with startup.frozen_imports():
+        startup.import_training()
     _quiet_optuna()
     mlflow_retry.install()
     report = WorkerReport()
