@@ -109,5 +109,6 @@ def _command(cmd: str) -> Callable[[argparse.Namespace], int]:
         return experiment_command
     raise AssertionError(cmd)
 
+
 if __name__ == "__main__":
     sys.exit(main())
