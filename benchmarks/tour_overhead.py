@@ -127,6 +127,10 @@ def child_plain(steps: int, warm: int) -> dict:
 def child_rnnstudy(steps: int, warm: int, probes: bool) -> dict:
     """``run_one`` as ``rnnstudy run`` calls it (MLflow on), timed by a callback."""
     t0 = time.perf_counter()
+    from rnnstudy import startup
+
+    with startup.frozen_imports():  # as the ``rnnstudy`` command imports
+        startup.import_training()
     import pytorch_lightning as pl
 
     from rnnstudy.config import parse_run

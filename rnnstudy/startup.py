@@ -45,7 +45,6 @@ def import_training() -> None:
     the MLflow client) and, unless MLflow is a tracking server, MLflow's SQL store (SQLite and
     PostgreSQL go through it; its import is ≈ 1 s of the store's first use)."""
     import rnnstudy.runner  # noqa: F401
-    from rnnstudy.tracking import tracking_uri
+    from rnnstudy import tracking
 
-    if not tracking_uri().startswith(("http://", "https://")):
-        import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+    tracking.import_store()
