@@ -18,13 +18,14 @@ import torch
 from benchmarks import __doc__ as DOC
 from benchmarks.clocks import MetricCounter, flush_cost_per_metric, gemm_rate
 from benchmarks.common import EXPERIMENT, GATES, ROOT, Settings, config
+from benchmarks.floor import lightning_floor
 from benchmarks.memory import memory_child, memory_in_subprocess, want_memory
 from benchmarks.modes import bench_one, warm_up
 from benchmarks.probe_cost import probe_parts
 from benchmarks.report import machine, markdown, write_markdown
 from benchmarks.targets import TARGETS
 from benchmarks.tour import end_to_end, tour_points, tour_row
-from rnnstudy import tracking
+from rnnstudy import startup, tracking
 from rnnstudy.config import RunConfig
 from rnnstudy.runner import quiet_lightning
 from rnnstudy.tasks import build_task
@@ -154,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         cell, T = spec.pop("cell"), spec.pop("T")
         print(json.dumps(memory_child(Settings(**spec), cell, T)))
         return 0
+    with startup.frozen_imports():  # as the ``rnnstudy`` command and its workers do
+        startup.import_training()
     s = settings_from(args)
     device = torch.device(s.device)
     torch.set_num_threads(s.threads)
@@ -181,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as err:  # the other rows are kept; the report says what failed
             e2e = {"error": repr(err)[:500]}
             print(f"end to end failed: {err!r}", flush=True)
+    floor = lightning_floor(200, 1) if args.quick else lightning_floor()
+    print(f"Lightning's loop floor: {floor['floor'] * 1e3:.3f} ms a step", flush=True)
     res = {
         "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command(argv),
@@ -193,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
         "tour": tour_rows,
         "end_to_end": e2e,
+        "lightning_floor": floor,
         "loadavg_start": load_start,
         "loadavg_end": os.getloadavg(),
         "wall_seconds": time.perf_counter() - t_start,

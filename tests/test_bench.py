@@ -55,12 +55,15 @@ def test_quick_run_writes_json_and_markdown(tmp_path, monkeypatch):
         for clock in ("wall", "cpu"):
             assert all(math.isfinite(v) and v > 0 for v in row[clock]["ratio"].values())
     assert res["end_to_end"] is None  # not in a quick run
+    floor = res["lightning_floor"]
+    assert 0 < floor["plain"] < floor["lightning"] and floor["steps"] == 200
 
     text = md.read_text()
     assert "prose before" in text and "prose after" in text and "old table" not in text
     assert text.count(BEGIN) == 1 and "| cell | T | (a) plain | (b) rnnstudy |" in text
     assert "| lstm | 20 |" in text and "| qa_distance | rnn |" in text
     assert "(d) one probe step / one plain step, full probe, lstm T=20" in text
+    assert "Lightning's own loop (`benchmarks/floor.py`" in text
 
 
 def test_tour_points_follow_the_tour_file():
