@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 from rnnstudy.config import parse_run
 
 
@@ -17,3 +19,11 @@ def tiny(**over):
 
     data = apply_overrides(data, {k.replace("__", "."): v for k, v in over.items()})
     return parse_run(data)
+
+
+def sigint_default() -> None:
+    """``preexec_fn`` for a CLI child that the test interrupts with SIGINT: the signal back to
+    its default, so the child's Python turns it into KeyboardInterrupt even when the tests run
+    in a background job (which starts with SIGINT ignored; an ignored signal stays ignored
+    across ``exec``, and Python then leaves it so)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

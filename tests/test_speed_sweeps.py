@@ -24,6 +24,7 @@ from rnnstudy.parallel import cores
 from rnnstudy.sweeps.cli import resolve_jobs
 from rnnstudy.sweeps.storage import StudyStorage
 from tests.conftest_sweeps import PRUNING_SWEEP, sweep_dir, sweep_runs, write_sweep  # noqa: F401
+from tests.helpers import sigint_default
 
 SWEEP = {**PRUNING_SWEEP, "n_trials": 4, "pruner": "none"}
 
@@ -64,7 +65,12 @@ def _start(path: Path, folder: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "rnnstudy.cli", "sweep", str(path), "--no-progress", "--jobs", "2"]
     return subprocess.Popen(
-        cmd, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        cmd,
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        preexec_fn=sigint_default,
     )
 
 

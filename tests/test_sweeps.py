@@ -28,6 +28,7 @@ from rnnstudy.sweeps.samplers import build_sampler
 from rnnstudy.sweeps.space import SweepSpec
 from rnnstudy.sweeps.storage import open_storage
 from tests.conftest_sweeps import PRUNING_SWEEP, sweep_dir, sweep_runs, write_sweep  # noqa: F401
+from tests.helpers import sigint_default
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
@@ -84,7 +85,12 @@ def interrupt_mid_trial(path: Path, folder: Path, sig: int, complete: int) -> tu
     cmd = [sys.executable, "-m", "rnnstudy.cli", "sweep", str(path), "--no-progress", "--jobs", "1"]
     journal = folder / "optuna" / f"{path.stem}.journal"
     proc = subprocess.Popen(
-        cmd, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        cmd,
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        preexec_fn=sigint_default,
     )
     try:
         deadline = time.monotonic() + 180
