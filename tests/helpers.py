@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 from rnnstudy.config import parse_run
 
@@ -27,3 +31,17 @@ def sigint_default() -> None:
     in a background job (which starts with SIGINT ignored; an ignored signal stays ignored
     across ``exec``, and Python then leaves it so)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start_sweep(path: Path, folder: Path, jobs: int) -> subprocess.Popen:
+    """``rnnstudy sweep FILE --jobs N`` in a child the test can Ctrl-C (``sigint_default``),
+    unbuffered output on its stdout pipe."""
+    cmd = [sys.executable, "-m", "rnnstudy.cli", "sweep", str(path), "--no-progress"]
+    return subprocess.Popen(
+        [*cmd, "--jobs", str(jobs)],
+        cwd=folder,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        preexec_fn=sigint_default,
+    )

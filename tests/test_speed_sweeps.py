@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from rnnstudy.parallel import cores
 from rnnstudy.sweeps.cli import resolve_jobs
 from rnnstudy.sweeps.storage import StudyStorage
 from tests.conftest_sweeps import PRUNING_SWEEP, sweep_dir, sweep_runs, write_sweep  # noqa: F401
-from tests.helpers import sigint_default
+from tests.helpers import start_sweep
 
 SWEEP = {**PRUNING_SWEEP, "n_trials": 4, "pruner": "none"}
 
@@ -62,16 +61,7 @@ def test_two_workers_run_exactly_the_budget(sweep_dir: Path) -> None:  # noqa: F
 
 
 def _start(path: Path, folder: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "rnnstudy.cli", "sweep", str(path), "--no-progress", "--jobs", "2"]
-    return subprocess.Popen(
-        cmd,
-        cwd=folder,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        preexec_fn=sigint_default,
-    )
+    return start_sweep(path, folder, jobs=2)
 
 
 def _both_training(path: Path, folder: Path, proc: subprocess.Popen) -> list:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -28,7 +26,7 @@ from rnnstudy.sweeps.samplers import build_sampler
 from rnnstudy.sweeps.space import SweepSpec
 from rnnstudy.sweeps.storage import open_storage
 from tests.conftest_sweeps import PRUNING_SWEEP, sweep_dir, sweep_runs, write_sweep  # noqa: F401
-from tests.helpers import sigint_default
+from tests.helpers import start_sweep
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
@@ -81,17 +79,8 @@ def test_quick_sweep_prunes_and_records_real_states(sweep_dir: Path) -> None:  #
 def interrupt_mid_trial(path: Path, folder: Path, sig: int, complete: int) -> tuple[int, int]:
     """Run the CLI in a subprocess; once ``complete`` trials are COMPLETE and another has
     validated at least once, send ``sig``. Returns (exit code, number of the trial hit)."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "rnnstudy.cli", "sweep", str(path), "--no-progress", "--jobs", "1"]
     journal = folder / "optuna" / f"{path.stem}.journal"
-    proc = subprocess.Popen(
-        cmd,
-        cwd=folder,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        preexec_fn=sigint_default,
-    )
+    proc = start_sweep(path, folder, jobs=1)
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and proc.poll() is None:
