@@ -155,8 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         cell, T = spec.pop("cell"), spec.pop("T")
         print(json.dumps(memory_child(Settings(**spec), cell, T)))
         return 0
-    with startup.frozen_imports():  # as the ``rnnstudy`` command and its workers do
-        startup.import_training()
+    startup.load_training()  # as the ``rnnstudy`` command and its workers do
     s = settings_from(args)
     device = torch.device(s.device)
     torch.set_num_threads(s.threads)

@@ -129,8 +129,7 @@ def child_rnnstudy(steps: int, warm: int, probes: bool) -> dict:
     t0 = time.perf_counter()
     from rnnstudy import startup
 
-    with startup.frozen_imports():  # as the ``rnnstudy`` command imports
-        startup.import_training()
+    startup.load_training()  # as the ``rnnstudy`` command imports
     import pytorch_lightning as pl
 
     from rnnstudy.config import parse_run

@@ -70,8 +70,7 @@ def _init_worker(threads: int) -> None:
     mlflow_retry.install()
     from rnnstudy import startup
 
-    with startup.frozen_imports():  # the import cost, once per worker, at its start
-        startup.import_training()
+    startup.load_training()  # the import cost, once per worker, at its start
 
 
 def run_point(

@@ -7,7 +7,7 @@ so do the full collections during training. Pausing the collector alone changes 
 first collection afterwards walks them all); pausing it and freezing what the imports made
 saves both. Measured on the 2-core CI machine (CPU seconds, fresh processes, 2026-11-22):
 the imports of ``rnnstudy run`` 5.2-5.5 s → 3.7-3.9 s; a 200-step tour-size ``rnnstudy run``
-10.4-11.7 s → 7.8-8.1 s (``benchmarks/tour_overhead.py`` gives the 2,000-step figure).
+8.6-9.2 s → 7.1-8.3 s (4 alternating pairs; ``make bench`` gives the 2,000-step figure).
 
 Frozen objects are still freed when their reference count drops to zero; only reference cycles
 among them are never collected, so the freeze happens once per process (later calls only pause
@@ -48,3 +48,10 @@ def import_training() -> None:
     from rnnstudy import tracking
 
     tracking.import_store()
+
+
+def load_training() -> None:
+    """A training process's start (experiment worker, sweep helper, benchmark): what
+    ``import_training`` imports, under ``frozen_imports``."""
+    with frozen_imports():
+        import_training()

@@ -53,3 +53,13 @@ def test_import_training_loads_the_sql_store_unless_a_server(tmp_path):
         )
         assert out.returncode == 0, out.stderr
         assert out.stdout.split() == [store, "True"]
+
+
+def test_load_training_imports_frozen_with_the_collector_back_on():
+    code = (
+        "import gc, sys; from rnnstudy import startup; startup.load_training();"
+        " print(gc.isenabled(), gc.get_freeze_count() > 100000, 'rnnstudy.runner' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "True", "True"]

@@ -240,8 +240,7 @@ def _helper(plan: SweepPlan, url: str | None, heartbeat: int, grace: int, parent
 
     torch.set_num_threads(1)
     os.environ.setdefault("MPLBACKEND", "agg")
-    with startup.frozen_imports():
-        startup.import_training()
+    startup.load_training()
     _quiet_optuna()
     mlflow_retry.install()
     report = WorkerReport()
