@@ -52,6 +52,12 @@ class _Facts(_Strict):
     solved_threshold: ClassVar[float | None] = None  # None: no solved criterion (charlm)
 
     @property
+    def readout(self) -> Literal["per_step", "last"]:
+        """Where the targets sit: ``last`` (many-to-one: one target at the last step) or
+        ``per_step`` (many-to-many). Decides which models the task admits (bidirectional)."""
+        return "per_step"
+
+    @property
     def has_distances(self) -> bool:
         return False
 
@@ -194,6 +200,10 @@ class DelayedRecallTask(_Distances):
         return self.mode == "cue"
 
     @property
+    def readout(self) -> Literal["per_step", "last"]:
+        return "last" if self.mode == "cue" else "per_step"
+
+    @property
     def chance_metric(self) -> float:
         return 1.0 / self.A
 
@@ -213,6 +223,10 @@ class QADistanceTask(_Distances):
     d_min: PositiveInt = 2
     d_max: PositiveInt = 50
     solved_threshold: ClassVar[float | None] = 0.95
+
+    @property
+    def readout(self) -> Literal["per_step", "last"]:
+        return "last"
 
     @model_validator(mode="after")
     def _ranges(self) -> QADistanceTask:
@@ -246,6 +260,10 @@ class AddingTask(_Facts):
     solved_threshold: ClassVar[float | None] = 0.01 * BAI_BASELINE_MSE
 
     @property
+    def readout(self) -> Literal["per_step", "last"]:
+        return "last"
+
+    @property
     def chance_metric(self) -> float:
         return 1.0 / 6.0
 
@@ -258,6 +276,10 @@ class TemporalOrderTask(_Facts):
     name: Literal["temporal_order"] = "temporal_order"
     L: Annotated[int, Field(ge=10)] = 50
     solved_threshold: ClassVar[float | None] = 0.99
+
+    @property
+    def readout(self) -> Literal["per_step", "last"]:
+        return "last"
 
     @property
     def chance_metric(self) -> float:
@@ -412,10 +434,10 @@ class RunConfig(_Strict):
 
     @model_validator(mode="after")
     def _compatible(self) -> RunConfig:
-        if self.model.bidirectional and self.task.name in ("copy", "delayed_recall", "charlm"):
+        if self.model.bidirectional and self.task.readout != "last":
             raise ValueError(
-                f"model.bidirectional is only for many-to-one tasks (task.name={self.task.name}"
-                " is many-to-many: a backward pass would see the answer)"
+                "model.bidirectional is only for many-to-one tasks (last-step readout); task"
+                f" {self.task.name} has per-step targets: a backward pass would see the answer"
             )
         if self.model.bidirectional and self.train.tbptt is not None:
             raise ValueError("train.tbptt cannot be combined with model.bidirectional")

@@ -116,3 +116,33 @@ def test_core_task_ranges_checked():
         with pytest.raises(ConfigError, match=needle.replace(".", r"\.")):
             parse_run({"task": task})
     assert parse_run({"task": {"name": "copy", "T": 5, "K": 2}}).task.d_max == 7
+
+
+# Regression (issue 21.6): the bidirectional rule was keyed on the task's name, refusing the
+# many-to-one cue form of delayed_recall and accepting the per-step copy_bai. It is decided by
+# the task's readout, a fact of its config, which the torch task reads too.
+@pytest.mark.parametrize(
+    "task,many_to_one",
+    [
+        ({"name": "delayed_recall"}, True),  # cue form: one answer at the last step
+        ({"name": "delayed_recall", "mode": "stream"}, False),
+        ({"name": "qa_distance"}, True),
+        ({"name": "adding"}, True),
+        ({"name": "temporal_order"}, True),
+        ({"name": "copy"}, False),
+        ({"name": "copy_bai", "T": 20, "K": 3}, False),
+        ({"name": "charlm"}, False),
+    ],
+)
+def test_bidirectional_decided_by_readout(task, many_to_one):
+    from rnnstudy.tasks import build_task
+
+    cfg = parse_run({"task": task})
+    assert (cfg.task.readout == "last") is many_to_one
+    assert build_task(cfg.task).readout == cfg.task.readout
+    data = {"task": task, "model": {"bidirectional": True}}
+    if many_to_one:
+        assert parse_run(data).model.bidirectional
+    else:
+        with pytest.raises(ConfigError, match="many-to-one"):
+            parse_run(data)

@@ -37,7 +37,6 @@ class Adding(Task):
     """
 
     kind = "regression"
-    readout = "last"
     metric = "val/mse"
     higher_is_better = False
     solved_threshold = SOLVED_MSE

@@ -85,7 +85,6 @@ class Task:
     """Base class. Subclasses set the class attributes and implement ``generate``."""
 
     kind: ClassVar[Literal["classification", "regression"]] = "classification"
-    readout: ClassVar[Literal["per_step", "last"]] = "per_step"
     # the metric that decides "solved" and its direction
     metric: ClassVar[str] = "val/acc"
     higher_is_better: ClassVar[bool] = True
@@ -103,6 +102,11 @@ class Task:
 
     def generator(self, seed: int) -> torch.Generator:
         return torch.Generator().manual_seed(int(seed))
+
+    @property
+    def readout(self) -> Literal["per_step", "last"]:
+        """``last`` (many-to-one) or ``per_step``: a fact of the task's config."""
+        return self.cfg.readout
 
     @property
     def solved_threshold(self) -> float | None:

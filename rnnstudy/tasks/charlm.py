@@ -31,7 +31,6 @@ class CharLM(Task):
     """
 
     kind = "classification"
-    readout = "per_step"
     metric = "val/bpc"
     higher_is_better = False
     disjoint_validation = False  # the built-in text has ~6 distinct windows: all are shared

@@ -42,7 +42,6 @@ class Copy(DistanceTask):
     """
 
     kind = "classification"
-    readout = "per_step"
     metric = "val/acc"
     higher_is_better = True
 

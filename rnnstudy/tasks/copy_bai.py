@@ -38,7 +38,6 @@ class CopyBai(Task):
     """
 
     kind = "classification"
-    readout = "per_step"
     metric = "val/acc"
     higher_is_better = True
 

@@ -54,13 +54,11 @@ class DelayedRecall(DistanceTask):
         self.d_min, self.d_max = cfg.d_min, cfg.d_max
         if self.mode == "stream":
             self.D = cfg.D
-            self.readout = "per_step"
             self.input_size = self.output_size = self.A
             self.seq_len = cfg.L
         else:
             self.n_distractors = cfg.n_distractors
             self.marker = self.A + self.n_distractors + 1
-            self.readout = "last"
             self.input_size = self.marker + 1
             self.output_size = self.A
             self.seq_len = self.d_max + 1

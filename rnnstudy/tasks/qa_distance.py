@@ -72,7 +72,6 @@ class QADistance(DistanceTask):
     """
 
     kind = "classification"
-    readout = "last"
     metric = "val/acc"
     higher_is_better = True
 

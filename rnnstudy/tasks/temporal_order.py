@@ -33,7 +33,6 @@ class TemporalOrder(Task):
     """
 
     kind = "classification"
-    readout = "last"
     metric = "val/acc"
     higher_is_better = True
     solved_threshold = 0.99
