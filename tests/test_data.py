@@ -21,6 +21,8 @@ TASKS = {
 
 
 def same(a: Batch, b: Batch) -> bool:
+    """Exact: the compared batches come out of the same generator calls (one-hot and integer
+    tensors, no arithmetic that could round differently)."""
     return all(torch.equal(getattr(a, k), getattr(b, k)) for k in ("x", "y", "mask", "eval_mask"))
 
 

@@ -40,7 +40,7 @@ def test_recurrent_gain_sets_spectral_radius(cell, blocks, gain):
 
 def test_identity_init_and_forget_bias():
     m = RecurrentNet(ModelConfig(cell="rnn", hidden_size=4, init="identity"), 2, 2, "last")
-    assert torch.equal(m.layers[0].weight_hh_l0.detach(), torch.eye(4))
+    assert torch.equal(m.layers[0].weight_hh_l0.detach(), torch.eye(4))  # exact: a copy of eye
     assert torch.all(m.layers[0].bias_hh_l0 == 0)
     lstm = RecurrentNet(ModelConfig(cell="lstm", hidden_size=4, forget_bias=2.0), 2, 2, "last")
     b = (lstm.layers[0].bias_ih_l0 + lstm.layers[0].bias_hh_l0).detach()

@@ -53,6 +53,7 @@ def test_gradient_lines_are_the_logged_norms_at_spread_probes(store, tmp_path):
     figs = rf.run_figures(c, run)
     lines = figs["gradient_through_time_l0.png"].axes[0].get_lines()
     assert [ln.get_label() for ln in lines] == ["0", "20", "40", "60", "80"]
+    # exact: the figure holds the logged array's own values (no arithmetic between them)
     for ln, row in zip(lines, norms[[0, 2, 4, 6, 8]], strict=True):
         ok = row > 0
         assert np.array_equal(ln.get_xdata(), np.arange(12)[ok])
@@ -67,6 +68,7 @@ def test_local_artifacts_draw_the_same_figures_as_the_store(store, tmp_path):
     c, run, _ = _run(tmp_path, with_propagation=True)
     stored, local = rf.run_figures(c, run), rf.run_figures(c, run, local=tmp_path / "art")
     assert list(local) == list(stored)
+    # exact: both draw the same saved npz arrays (one read from the store, one from the folder)
     for name, fig in stored.items():
         for a, b in zip(fig.axes, local[name].axes, strict=True):
             for la, lb in zip(a.get_lines(), b.get_lines(), strict=True):
