@@ -11,6 +11,13 @@ Worked example (``d_min=2, d_start=10, d_max=40, grow_factor=1.5``): the range i
 until validation on d <= 10 is solved, then [2, 15], [2, 23], [2, 35], [2, 40]; a run that
 solves [2, 23] but never [2, 35] ends with ``learned_d_max = 23``.
 
+The horizon growth curve: ``train/learned_d_max`` (the solved upper end) is logged at every step
+where it grows, beside ``train/d_max`` (the upper end of the range being trained on). For each
+bucket of the task (labelled by its upper edge ``d``), ``final/steps_to/<d>`` is the first
+training step at which the solved upper end reached ``d``; a bucket never reached within the
+budget is *censored*: its key is not logged (no fake finite value), and readers count it as
+"not reached by ``train.max_steps``".
+
 Every core-task run also gets the tag ``horizon_capped`` (true/false): its horizon
 (``learned_d_max`` under ``grow``, else the final memory horizon) reached ``d_max``.
 """
@@ -45,22 +52,37 @@ class DistanceSchedule(pl.Callback):
         self.d_min, self.d_max, self.factor = cfg.d_min, cfg.d_max, cfg.grow_factor
         self.hi = cfg.start
         self.learned = 0
+        self.reached: dict[int, int] = {}  # bucket upper edge -> first step with learned >= it
+        self.edges = [hi for _, hi in cfg.buckets()]
         self.data.d_range = (self.d_min, self.hi)
         self._logged_hi: int | None = None
 
     def on_train_start(self, trainer, pl_module) -> None:
         self._log_range(trainer)
+        if trainer.logger is not None and trainer.global_step == 0:
+            trainer.logger.log_metrics({"train/learned_d_max": 0.0}, step=0)
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking or pl_module.diverged:
             return
+        before = self.learned
         if self.task.solved(pl_module.val_metrics):  # the whole range: nothing left to grow
             self.learned, self.hi = self.d_max, self.d_max
         elif self.task.solved(self.accuracy_in_range(pl_module)):
             self.learned = max(self.learned, self.hi)
             self.hi = next_upper(self.hi, self.factor, self.d_max)
         self.data.d_range = (self.d_min, self.hi)
+        if self.learned > before:
+            self._grew(trainer)
         self._log_range(trainer)
+
+    def _grew(self, trainer) -> None:
+        step = trainer.global_step
+        for d in self.edges:
+            if d <= self.learned:
+                self.reached.setdefault(d, step)
+        if trainer.logger is not None:
+            trainer.logger.log_metrics({"train/learned_d_max": float(self.learned)}, step=step)
 
     def accuracy_in_range(self, pl_module) -> dict[str, float]:
         """Validation metrics on the validation examples with ``d <= hi``."""
@@ -76,7 +98,9 @@ class DistanceSchedule(pl.Callback):
             self._logged_hi = self.hi
 
     def final_metrics(self) -> dict[str, float]:
-        return {f"final/{horizon.LEARNED}": float(self.learned)}
+        out = {f"final/{horizon.LEARNED}": float(self.learned)}
+        out.update({f"final/{horizon.STEPS_TO}{d}": float(s) for d, s in self.reached.items()})
+        return out
 
     def final_tags(self) -> dict[str, str]:
         return _tag(self.learned >= self.d_max)

@@ -34,6 +34,7 @@ HORIZON_ACC = 0.9  # a bucket counts towards the memory horizon at this accuracy
 BY_DISTANCE = "acc_by_distance/"
 HORIZON = "memory_horizon"
 LEARNED = "learned_d_max"
+STEPS_TO = "steps_to/"  # final/steps_to/<d>: first step the solved upper end reached d
 
 
 @dataclass(frozen=True)

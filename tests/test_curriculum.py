@@ -65,9 +65,20 @@ def test_grow_widens_only_after_a_solved_validation_and_stops_at_the_horizon():
     # solved on [2,10] -> 15 -> 23 solved; [2,35] is not (d 26..35 wrong): it stays there
     assert ranges == [15, 23, 35, 35, 35, 35, 35, 35]
     assert module.calls[:3] == [10, 15, 23]  # each time measured on the current range only
-    assert cb.final_metrics() == {"final/learned_d_max": 23.0}
+    # buckets of [2, 40]: upper edges 9, 17, 25, 33, 40; solved 10 at step 100, 23 at 300;
+    # 25 and beyond never reached: censored, so not logged
+    assert cb.final_metrics() == {
+        "final/learned_d_max": 23.0,
+        "final/steps_to/9": 100.0,
+        "final/steps_to/17": 300.0,
+    }
     assert cb.final_tags() == {"horizon_capped": "false"}
-    assert [m["train/d_max"] for _, m in trainer.logged] == [10, 15, 23, 35]  # when it changes
+    d_max = [m["train/d_max"] for _, m in trainer.logged if "train/d_max" in m]
+    assert d_max == [10, 15, 23, 35]  # when it changes
+    learned = [
+        (s, m["train/learned_d_max"]) for s, m in trainer.logged if "train/learned_d_max" in m
+    ]
+    assert learned == [(0, 0.0), (100, 10.0), (200, 15.0), (300, 23.0)]  # the growth curve
 
 
 def test_grow_never_beyond_d_max_and_capped():
@@ -78,7 +89,9 @@ def test_grow_never_beyond_d_max_and_capped():
         cb.on_validation_end(trainer, module)
         seen.append(data.d_range[1])
     assert seen == [30, 40, 40, 40, 40, 40] and max(seen) <= 40
-    assert cb.final_metrics() == {"final/learned_d_max": 40.0}
+    assert cb.final_metrics()["final/learned_d_max"] == 40.0
+    steps = {k: v for k, v in cb.final_metrics().items() if "steps_to" in k}
+    assert steps == {f"final/steps_to/{d}": 0.0 for d in (9, 17, 25, 33, 40)}
     assert cb.final_tags() == {"horizon_capped": "true"}
 
 
@@ -88,6 +101,7 @@ def test_grow_unsolved_start_learns_nothing():
         module.validate(data)
         cb.on_validation_end(trainer, module)
     assert data.d_range == (2, 10) and cb.final_metrics() == {"final/learned_d_max": 0.0}
+    # nothing reached: every bucket censored, no steps_to key at all
 
 
 def test_grow_whole_range_solved_jumps_to_d_max():
