@@ -59,6 +59,16 @@ class Claim:
         )
 
 
+def fmt(x: float) -> str:
+    """A statistic as text: 3 significant digits, "∞" for a censored median, "n/a" for NaN."""
+    return _num(x)
+
+
+def medians_of(values) -> float:
+    """The median of a list of per-seed values, ``inf`` kept (see ``medians``)."""
+    return _median(np.asarray(list(values), dtype=float))
+
+
 def _num(x: float) -> str:
     if math.isnan(x):
         return "n/a"

@@ -23,7 +23,7 @@ Bucket 21 passes in the first table but 16 does not, so the horizon stops at 11 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,46 +122,3 @@ def horizon_text(value: float, d_max: int | None, capped: bool = False) -> str:
     if capped or (d_max is not None and value >= d_max):
         return f"≥ {value:g}"
     return f"{value:g}"
-
-
-def claim(rnn: float, gated: dict[str, float], d_max: int) -> tuple[bool, str]:
-    """Whether the tour's claim (DESIGN §7) held on one task, and a sentence saying why: the
-    RNN's horizon is inside (0, d_max) and the best gated cell's is >= max(3 x RNN's, d_max/2).
-
-    >>> claim(6.0, {"lstm": 100.0, "gru": 40.0}, 100)
-    (True, 'held: rnn 6 in (0, 100); lstm ≥ 100 >= max(3 x rnn, d_max/2) = 50')
-    """
-    present = {c: v for c, v in gated.items() if not math.isnan(v)}
-    if math.isnan(rnn) or not present:
-        return False, "MISSED: horizons missing (failed or unfinished runs)"
-    best_cell = max(present, key=lambda c: present[c])
-    best = present[best_cell]
-    need = max(3 * rnn, d_max / 2)
-    inside = 0 < rnn < d_max
-    held = inside and best >= need
-    why = (
-        f"rnn {horizon_text(rnn, d_max)} {'in' if inside else 'NOT in'} (0, {d_max}); "
-        f"{best_cell} {horizon_text(best, d_max)} {'>=' if best >= need else '<'}"
-        f" max(3 x rnn, d_max/2) = {need:g}"
-    )
-    return held, ("held: " if held else "MISSED: ") + why
-
-
-def median_half_life(half_lives: Iterable[float]) -> float:
-    """The median of half-lives taken on their decay rates ``ln 2 / h``, then turned back.
-
-    A half-life is a reciprocal rate: a slowly decaying run has a huge positive half-life and a
-    slowly *growing* one a huge negative one, so averaging or taking the median of half-lives
-    directly can land on a value neither run had (two seeds +5 and −157 give −76). The median
-    rate is well defined; a median rate of 0 is an infinite half-life. NaNs are left out.
-
-    >>> round(median_half_life([5.0, -157.0]), 2)  # rates 0.139 and -0.0044: median 0.067
-    10.33
-    >>> round(median_half_life([4.0, 8.0, float("nan")]), 2), median_half_life([])
-    (5.33, nan)
-    """
-    rates = [math.log(2) / h for h in half_lives if not math.isnan(h)]
-    if not rates:
-        return math.nan
-    rate = float(np.median(rates))
-    return math.inf if rate == 0 else math.log(2) / rate

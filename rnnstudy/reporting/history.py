@@ -21,8 +21,8 @@ import sqlalchemy as sa
 from rnnstudy import tracking
 
 #: Exact keys and key prefixes the figures use (not ``grad/param/*``, not ``gradtime/*``).
-KEYS = ("train/loss", "grad/norm_preclip", "grad/clip_rate")
-PREFIXES = ("val/", "spectral/")
+KEYS = ("train/loss", "grad/norm_preclip", "grad/clip_rate", "train/learned_d_max")
+PREFIXES = ("val/", "spectral/", "credit/l0/by_distance/")
 COLUMNS = ["run_id", "key", "step", "value"]
 SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 
@@ -61,6 +61,7 @@ def _sql(uri: str, run_ids: Sequence[str]) -> pd.DataFrame:
         sa.column("key").in_(KEYS),
         sa.column("key").like("val/%"),
         sa.column("key").like("spectral/%/radius"),
+        sa.column("key").like("credit/l0/by_distance/%"),
     )
     frames = []
     try:

@@ -1,23 +1,26 @@
-"""The tour's claim (DESIGN §7), checked on the runs: per core task, each cell's median memory
-horizon over seeds (``final/learned_d_max`` where the distance schedule grew, else
-``final/memory_horizon``; "≥ d_max" when capped) and median half-life
-(``propagation/l0/half_life`` when recorded, else the gradient half-life
-``gradtime/l0/half_life``), then per task: did the claim hold? The experiment prints and logs
-these tables; the report draws the claim table on its first screen and the per-run horizons
-(``run_rows``) in its horizon figures.
+"""The tour's claim (DESIGN §7), computed from the runs by the claim standard of
+``rnnstudy.claims`` (≥ 5 seeds a point, a statistic with its interval, held / missed / not
+separated).
 
-The claim: the vanilla RNN's median horizon is above 0 and below ``d_max`` (it learns short
-dependencies and fails long ones), and the best gated cell's is at least
-``max(3 × RNN's, d_max / 2)``. Also reported (not part of the verdict): whether the RNN's
-half-life is shorter than every gated cell's (a negative half-life means the signal grows: it
-counts as longer than any positive one).
+Per task the claim is the **speed form**: "the gated cells reach long dependencies that the
+vanilla RNN reaches later or not at all". The distance ``d*`` is the longest bucket edge that
+the RNN and a gated cell both reach in the median seed (``final/steps_to/<d>``, the first step
+at which the distance schedule's solved upper end reached ``d``); if the RNN's median seed
+reaches none, ``d*`` is the first edge the gated cell reaches. The statistic is the ratio of
+median steps to ``d*``, RNN over the fastest gated cell, with a bootstrap interval over seeds;
+an RNN seed that never reached ``d*`` counts as not reached (``inf``). Held when the ratio is
+≥ 3 and its interval excludes 1. The speed form does not depend on where the budget stops
+(a censored seed can only make the RNN slower), so it is not a knife edge of the budget.
 
-Worked example: on delayed_recall with ``d_max = 60``, RNN horizons 15 and 23 (median 19),
-LSTM 60 and 60 (capped), GRU 60 and 35 (median 47.5): the best gated median is 60 (≥ 60),
-and ``60 >= max(3 × 19, 30) = 57``, so the claim holds::
+Beside it, per cell: the learned horizons (``final/learned_d_max``; "≥ d_max" when capped), the
+propagation decay rate and λ₁ (medians over seeds with intervals, half-life as ``ln 2 / −rate``,
+never a median of half-lives), and **the mechanism line**: whether the RNN's credit at the
+source (``credit/l0/decay_per_step``, DESIGN §4) decays faster with distance than each gated
+cell's, at initialisation (first probe) and at the end (last probe).
 
-    >>> claim(19.0, {"lstm": 60.0, "gru": 47.5}, 60)
-    (True, 'held: rnn 19 in (0, 60); lstm ≥ 60 >= max(3 x rnn, d_max/2) = 57')
+Worked example (speed form): on copy the RNN's median seed reaches the bucket edge 9 at step
+1,100 and no further, the LSTM's at step 200; ``d* = 9`` and the ratio is 5.5 with every pair
+in order: held.
 """
 
 from __future__ import annotations
@@ -25,32 +28,29 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from rnnstudy.horizon import claim, horizon_text, median_half_life, run_horizon
+from rnnstudy import claims
+from rnnstudy.horizon import STEPS_TO, horizon_text, run_horizon
 from rnnstudy.studies.records import RunRecord
 from rnnstudy.studies.table import StudyTable, headline, median
 
 GATED = ("lstm", "gru")
 CELLS = ("rnn", *GATED)
-HALF_LIFE_KEYS = ("propagation/l0/half_life", "gradtime/l0/half_life")
+SPEED_FACTOR = 3.0
+RATE_KEY = "propagation/l0/decay_per_step"
+LYAP_KEY = "lyapunov/l0/l1"
+CREDIT_KEY = "credit/l0/decay_per_step"
 
 
-def half_life(r: RunRecord) -> tuple[float, str]:
-    """The run's half-life and which instrument gave it (NaN, "" when neither was logged)."""
-    for key in HALF_LIFE_KEYS:
-        v = r.metric(key)
-        if not math.isnan(v):
-            return v, key.split("/", 1)[0]
-    return math.nan, ""
-
-
-def reach(h: float) -> float:
-    """A half-life as a reach for comparison: a negative one (the norm grows) is unbounded."""
-    return h if math.isnan(h) or h > 0 else math.inf
+def steps_to(r: RunRecord, d: int) -> float:
+    """Steps the run needed to reach distance ``d``; ``inf`` when censored (not reached)."""
+    v = r.metric(f"final/{STEPS_TO}{d}")
+    return math.inf if math.isnan(v) else v
 
 
 def run_rows(records: list[RunRecord]) -> list[dict[str, Any]]:
     """Per run of a task with distances: ``run_id, task, cell, seed, d_max, horizon, capped,
-    half_life, half_life_from`` (horizon NaN when the run recorded none)."""
+    half_life, half_life_from`` (horizon NaN when the run recorded none; half-life from the
+    run's last propagation rate)."""
     rows = []
     for r in records:
         task = r.config.task
@@ -58,7 +58,7 @@ def run_rows(records: list[RunRecord]) -> list[dict[str, Any]]:
             continue
         d_max = int(task.d_max)
         h = run_horizon(r.metrics, d_max)
-        hl, source = half_life(r)
+        rate = r.metric(RATE_KEY)
         rows.append(
             {
                 "run_id": r.run_id,
@@ -69,8 +69,8 @@ def run_rows(records: list[RunRecord]) -> list[dict[str, Any]]:
                 "horizon": math.nan if h is None else float(h.value),
                 "capped": bool(h is not None and h.capped)
                 or r.tags.get("horizon_capped") == "true",
-                "half_life": hl,
-                "half_life_from": source,
+                "half_life": math.log(2) / -rate if rate and not math.isnan(rate) else math.nan,
+                "half_life_from": "propagation" if not math.isnan(rate) else "",
             }
         )
     return rows
@@ -84,62 +84,129 @@ def median_horizon(rows: list[dict[str, Any]], d_max: int) -> tuple[float, str]:
     return med, horizon_text(med, d_max, bool(at) and all(r["capped"] for r in at))
 
 
+def _reached(rs: list[RunRecord], d: int) -> bool:
+    """The cell's median seed reaches ``d`` (a strict majority of seeds did)."""
+    return sum(math.isfinite(steps_to(r, d)) for r in rs) * 2 > len(rs)
+
+
+def speed_claim(cells: dict[str, list[RunRecord]], edges: list[int]) -> dict[str, Any]:
+    """The speed form on one task: ``d*``, the fastest gated cell there, the claim."""
+    rnn = cells.get("rnn", [])
+    gated = {c: cells[c] for c in GATED if c in cells}
+    if not rnn or not gated:
+        return {"d*": math.nan, "claim": "not separated: the RNN or the gated cells did not run"}
+    both = [d for d in edges if _reached(rnn, d) and any(_reached(g, d) for g in gated.values())]
+    if both:
+        d_star = both[-1]
+    else:
+        first = [d for d in edges if any(_reached(g, d) for g in gated.values())]
+        if not first:
+            return {"d*": math.nan, "claim": "not separated: no gated cell reached any bucket"}
+        d_star = first[0]
+    speeds = {c: [steps_to(r, d_star) for r in rs] for c, rs in gated.items()}
+    best = min(speeds, key=lambda c: claims.medians_of(speeds[c]))
+    c = claims.ratio_gap([steps_to(r, d_star) for r in rnn], speeds[best], SPEED_FACTOR)
+    return {
+        "d*": d_star,
+        "rnn steps": claims.medians_of([steps_to(r, d_star) for r in rnn]),
+        "fastest gated": best,
+        "gated steps": claims.medians_of(speeds[best]),
+        "ratio": c.value,
+        "interval": f"[{claims.fmt(c.lo)}, {claims.fmt(c.hi)}]",
+        "pairs": c.rank,
+        "verdict": c.verdict,
+        "claim": c.text("steps ratio rnn/" + best) + f" at d = {d_star}",
+    }
+
+
+def _credit(r: RunRecord, which: str) -> float:
+    h = r.history(CREDIT_KEY)
+    if not h:
+        return r.metric(CREDIT_KEY) if which == "last" else math.nan
+    return h[0][1] if which == "first" else h[-1][1]
+
+
+def mechanism(cells: dict[str, list[RunRecord]]) -> dict[str, str]:
+    """Per gated cell and moment (init, end): does the RNN's credit decay faster?"""
+    out = {}
+    rnn = cells.get("rnn", [])
+    for when, which in (("init", "first"), ("end", "last")):
+        parts = []
+        for g in GATED:
+            if g not in cells or not rnn:
+                continue
+            a = [_credit(r, which) for r in rnn]
+            b = [_credit(r, which) for r in cells[g]]
+            c = claims.faster_decay(a, b)
+            parts.append(
+                f"vs {g}: {c.verdict} (Δslope {claims.fmt(c.value)}"
+                f" [{claims.fmt(c.lo)}, {claims.fmt(c.hi)}], {c.rank})"
+            )
+        out[f"rnn credit decays faster ({when})"] = "; ".join(parts) or "n/a"
+    return out
+
+
+def _rate_text(rate: claims.Rate) -> str:
+    if rate.n == 0:
+        return "n/a"
+    return f"{claims.fmt(rate.median)} [{claims.fmt(rate.lo)}, {claims.fmt(rate.hi)}]"
+
+
+def cell_row(task: str, cell: str, rs: list[RunRecord], d_max: int) -> dict[str, Any]:
+    rows = run_rows(rs)
+    med, text = median_horizon(rows, d_max)
+    rate = claims.rate_summary(r.metric(RATE_KEY) for r in rs)
+    lyap = claims.rate_summary(r.metric(LYAP_KEY) for r in rs)
+    cred0 = claims.rate_summary(_credit(r, "first") for r in rs)
+    cred1 = claims.rate_summary(_credit(r, "last") for r in rs)
+    values = [row["horizon"] for row in rows if not math.isnan(row["horizon"])]
+    return {
+        "task": task,
+        "cell": cell,
+        "seeds": len(rs),
+        "horizons": " ".join(horizon_text(v, d_max) for v in values) or "n/a",
+        "median_horizon": text,
+        "horizon_value": med,
+        "propagation rate": _rate_text(rate),
+        "half-life": rate.half_life_text(),
+        "lambda1": _rate_text(lyap),
+        "credit slope init": _rate_text(cred0),
+        "credit slope end": _rate_text(cred1),
+    }
+
+
 def tour(records: list[RunRecord], spec: Any = None) -> list[StudyTable]:
     """Per task x cell (``summary.csv``) and the claim per task (``summary_claim.csv``, the
     report's lead table)."""
-    by_task: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for row in run_rows(records):
-        by_task.setdefault(row["task"], {}).setdefault(row["cell"], []).append(row)
-    long, claims, heads = [], [], {}
+    by_task: dict[str, dict[str, list[RunRecord]]] = {}
+    for r in records:
+        if r.run is None or not r.config.task.has_distances:
+            continue
+        by_task.setdefault(r.config.task.name, {}).setdefault(r.config.model.cell, []).append(r)
+    long, lines, heads = [], [], {}
     for task, cells in by_task.items():
-        d_max = max(r["d_max"] for rs in cells.values() for r in rs)
-        wide: dict[str, Any] = {"task": task, "d_max": d_max}
-        med: dict[str, float] = {}
-        hl: dict[str, float] = {}
-        for cell in sorted(cells, key=lambda c: (CELLS + (c,)).index(c)):
-            rs = cells[cell]
-            med[cell], text = median_horizon(rs, d_max)
-            hl[cell] = median_half_life(r["half_life"] for r in rs)
-            sources = ",".join(sorted({r["half_life_from"] for r in rs} - {""})) or "n/a"
-            values = [r["horizon"] for r in rs if not math.isnan(r["horizon"])]
-            long.append(
-                {
-                    "task": task,
-                    "cell": cell,
-                    "seeds": len(rs),
-                    "horizons": " ".join(horizon_text(v, d_max) for v in values) or "n/a",
-                    "median_horizon": text,
-                    "d_max": d_max,
-                    "median_half_life": hl[cell],
-                    "half_life_from": sources,
-                }
-            )
-            wide[f"{cell} horizon"] = text
-            wide[f"{cell} half-life"] = hl[cell]
-            wide.setdefault("seeds", []).append(str(len(values)))
-            heads.update(
-                headline(f"{task} {cell}", {"horizon_median": med[cell], "half_life": hl[cell]})
-            )
-        held, why = claim(med.get("rnn", math.nan), {c: med[c] for c in GATED if c in med}, d_max)
-        wide["seeds"] = "/".join(wide["seeds"])
-        wide["claim"] = why
-        wide["rnn_half_life_shortest"] = _shortest(hl)
-        claims.append(wide)
-        heads.update(headline(task, {"claim_held": float(held)}))
-    title = "The tour: median memory horizon and half-life per task x cell"
-    order = ["task", "d_max", "seeds", *[f"{c} horizon" for c in CELLS]]
-    order += [f"{c} half-life" for c in CELLS] + ["claim", "rnn_half_life_shortest"]
-    present = [c for c in order if any(c in w for w in claims)]
+        cfg = next(iter(cells.values()))[0].config.task
+        d_max = int(cfg.d_max)
+        order = sorted(cells, key=lambda c: (CELLS + (c,)).index(c))
+        rows = {c: cell_row(task, c, cells[c], d_max) for c in order}
+        long.extend(rows.values())
+        speed = speed_claim(cells, [hi for _, hi in cfg.buckets()])
+        line: dict[str, Any] = {"task": task, "d_max": d_max}
+        line["seeds"] = "/".join(str(len(cells[c])) for c in order)
+        for c in order:
+            line[f"{c} horizon"] = rows[c]["median_horizon"]
+        line.update({k: v for k, v in speed.items() if k != "claim"})
+        line["claim"] = speed["claim"]
+        line.update(mechanism(cells))
+        lines.append(line)
+        for c in order:
+            heads.update(headline(f"{task} {c}", {"horizon_median": rows[c]["horizon_value"]}))
+        held = speed.get("verdict") == claims.HELD
+        heads.update(
+            headline(task, {"claim_held": float(held), "speed_ratio": speed.get("ratio", math.nan)})
+        )
+    title = "The tour: horizons, propagation, λ₁ and credit per task x cell (medians [95% interval] over seeds)"
     return [
         StudyTable("summary", title, long, headline=heads),
-        StudyTable("claim", "The claim: memory horizon and half-life per task", claims, present),
+        StudyTable("claim", "The claim per task (speed form, DESIGN §7)", lines),
     ]
-
-
-def _shortest(hl: dict[str, float]) -> str:
-    """Whether the RNN's half-life is shorter than every gated cell's ("n/a" if unknown)."""
-    rnn = reach(hl.get("rnn", math.nan))
-    gated = [reach(hl[c]) for c in GATED if c in hl and not math.isnan(hl[c])]
-    if math.isnan(rnn) or not gated:
-        return "n/a"
-    return "yes" if all(rnn < v for v in gated) else "no"

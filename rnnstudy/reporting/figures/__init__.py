@@ -3,7 +3,8 @@
 Every module has ``build(data: ReportData) -> Figure | None`` and a one-line ``CAPTION``
 saying how to read the figure. None means "no data for this figure": the report then says
 nothing about it. ``LEAD`` figures open the report, beside the claim table: the horizon
-curves, the propagation profiles and the half-life (or λ₁) against horizon scatter.
+growth curves, credit at the source by distance, the final accuracy by distance, the
+propagation profiles and the half-life (or λ₁) against horizon scatter.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import Callable
 from rnnstudy.reporting.figures import (
     ablation,
     clipping,
+    credit,
+    growth,
     heatmap,
     horizon,
     learning,
@@ -30,7 +33,7 @@ from rnnstudy.reporting.figures.base import Figure
 log = logging.getLogger("rnnstudy.reporting")
 
 #: First, beside the claim table (DESIGN §7).
-LEAD: list[Callable] = [horizon.build, propagation.build, reach.build]
+LEAD: list[Callable] = [growth.build, credit.build, horizon.build, propagation.build, reach.build]
 
 #: Then, in report order.
 BUILDERS: list[Callable] = [

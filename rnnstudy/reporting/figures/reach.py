@@ -1,4 +1,4 @@
-"""Does the gradient's reach predict the memory? Propagation half-life (else the top Lyapunov
+"""Does the gradient's reach predict the memory? Propagation decay rate (else the top Lyapunov
 exponent λ₁) against memory horizon, one point per run (DESIGN §7).
 
 Colour = cell, marker = task; a capped horizon ("≥ d_max": the true horizon may lie beyond
@@ -16,14 +16,15 @@ from rnnstudy.reporting.figures.base import Figure, legend_outside, new_figure, 
 
 #: (metric, axis label), in order of preference
 Y_METRICS = (
-    ("propagation/l0/half_life", "propagation half-life (steps)"),
+    # the rate, not the half-life: a rate near 0 sends the half-life to ±∞ (DESIGN §4)
+    ("propagation/l0/decay_per_step", "propagation decay rate (slope of ln ρ per step)"),
     ("lyapunov/l0/l1", "top Lyapunov exponent λ₁ (per step)"),
 )
 MARKERS = ["o", "s", "D", "v", "P", "X"]
 CAPTION = (
     "One point per run: memory horizon (x) against {what} of layer l0 (y); colour = cell, "
     "marker = task; ▶ = horizon capped at d_max (≥ d_max). If the gradient's reach predicts "
-    "the memory, the points rise from left to right."
+    "the memory, the points rise from left to right (a slower decay is a rate nearer 0)."
 )
 
 
