@@ -232,25 +232,61 @@ def rate_summary(rates: Iterable[float], seed: int = 0, n_boot: int = N_BOOT) ->
     return Rate(_median(x), *interval(meds), x.size)
 
 
-def faster_decay(a: Sequence[float], b: Sequence[float]) -> Claim:
-    """Mechanism line: do the slopes ``a`` (per seed) lie below ``b`` (``a`` decays faster)?
-    Statistic: median(a) − median(b) with a bootstrap interval; held when the interval lies
-    below 0, not separated when it contains 0, missed when above. ``rank``: pairs with a < b."""
+def greater(a: Sequence[float], b: Sequence[float], why_not: str = "interval contains 0") -> Claim:
+    """ "``a`` is larger than ``b``" over seeds: statistic median(a) − median(b) with a bootstrap
+    interval (each group resampled on its own); held when the interval lies above 0, missed
+    when below, not separated when it contains 0 or a group has fewer than ``MIN_SEEDS``.
+    ``rank``: the pairs with a > b. NaNs are left out."""
     a = [float(x) for x in a if not math.isnan(x)]
     b = [float(x) for x in b if not math.isnan(x)]
-    k, n = pairs_above(b, a)
+    k, n = pairs_above(a, b)
+    rank = f"{k}/{n}"
     if not a or not b:
-        return Claim(NOT_SEPARATED, math.nan, math.nan, math.nan, f"{k}/{n}", "no rates")
+        return Claim(NOT_SEPARATED, math.nan, math.nan, math.nan, rank, "no values")
     rng = np.random.default_rng(0)
     xa, xb = np.asarray(a), np.asarray(b)
     da = medians(xa[rng.integers(0, xa.size, size=(N_BOOT, xa.size))])
     db = medians(xb[rng.integers(0, xb.size, size=(N_BOOT, xb.size))])
-    lo, hi = interval(da - db)
+    with np.errstate(invalid="ignore"):
+        diff = da - db
+    diff = diff[~np.isnan(diff)]
+    lo, hi = interval(diff) if diff.size else (math.nan, math.nan)
     value = _median(xa) - _median(xb)
     if not _enough(a, b):
-        return Claim(NOT_SEPARATED, value, lo, hi, f"{k}/{n}", f"fewer than {MIN_SEEDS} seeds")
-    if hi < 0:
-        return Claim(HELD, value, lo, hi, f"{k}/{n}")
+        return Claim(NOT_SEPARATED, value, lo, hi, rank, f"fewer than {MIN_SEEDS} seeds")
     if lo > 0:
-        return Claim(MISSED, value, lo, hi, f"{k}/{n}", "reversed")
-    return Claim(NOT_SEPARATED, value, lo, hi, f"{k}/{n}", "interval contains 0")
+        return Claim(HELD, value, lo, hi, rank)
+    if hi < 0:
+        return Claim(MISSED, value, lo, hi, rank, "reversed")
+    return Claim(NOT_SEPARATED, value, lo, hi, rank, why_not)
+
+
+def faster_decay(a: Sequence[float], b: Sequence[float]) -> Claim:
+    """Mechanism line: do the slopes ``a`` (per seed) lie below ``b`` (``a`` decays faster)?
+    ``greater(b, a)`` read back as median(a) − median(b): held when that difference's interval
+    lies below 0. ``rank``: pairs with a < b."""
+    c = greater(b, a)
+    return Claim(c.verdict, -c.value, -c.hi, -c.lo, c.rank, c.why)
+
+
+def rate_gap(events_a: Sequence[bool], events_b: Sequence[bool]) -> Claim:
+    """ "Event rate of ``a`` above that of ``b``" (e.g. divergence without clipping vs with):
+    statistic p_a − p_b with a bootstrap interval over runs; held when it lies above 0 (and
+    each group has ≥ ``MIN_SEEDS`` runs). ``rank``: "k_a/n_a vs k_b/n_b"."""
+    a = np.asarray([bool(x) for x in events_a], dtype=float)
+    b = np.asarray([bool(x) for x in events_b], dtype=float)
+    rank = f"{int(a.sum())}/{a.size} vs {int(b.sum())}/{b.size}"
+    if not a.size or not b.size:
+        return Claim(NOT_SEPARATED, math.nan, math.nan, math.nan, rank, "no runs")
+    rng = np.random.default_rng(0)
+    pa = a[rng.integers(0, a.size, size=(N_BOOT, a.size))].mean(axis=1)
+    pb = b[rng.integers(0, b.size, size=(N_BOOT, b.size))].mean(axis=1)
+    lo, hi = interval(pa - pb)
+    value = float(a.mean() - b.mean())
+    if not _enough(a, b):
+        return Claim(NOT_SEPARATED, value, lo, hi, rank, f"fewer than {MIN_SEEDS} runs")
+    if lo > 0:
+        return Claim(HELD, value, lo, hi, rank)
+    if hi < 0:
+        return Claim(MISSED, value, lo, hi, rank, "reversed")
+    return Claim(NOT_SEPARATED, value, lo, hi, rank, "interval contains 0")

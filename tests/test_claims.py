@@ -94,3 +94,26 @@ def test_faster_decay_mechanism_line():
     assert faster_decay(lstm, rnn).verdict == MISSED
     same = faster_decay([-0.4, -0.1, -0.3, -0.2, -0.25], [-0.35, -0.15, -0.28, -0.2, -0.22])
     assert same.verdict == NOT_SEPARATED
+
+
+def test_greater_on_horizons():
+    assert claims.greater([60, 60, 45, 60, 60], [10, 12, 8, 0, 15]).verdict == HELD
+    same = claims.greater([20, 30, 25, 22, 28], [21, 29, 26, 20, 27])
+    assert same.verdict == NOT_SEPARATED and same.lo <= 0 <= same.hi
+    assert claims.greater([1, 2, 3, 4, 5], [10, 11, 12, 13, 14]).verdict == MISSED
+    assert "fewer than 5" in claims.greater([60, 60], [1, 2]).why
+
+
+def test_rate_gap_divergence():
+    none, clipped = [True] * 5, [False] * 5
+    c = claims.rate_gap(none, clipped)
+    assert c.verdict == HELD and c.value == 1.0 and c.rank == "5/5 vs 0/5"
+    half = claims.rate_gap([True, False, True, False, False], [False, True, False, False, False])
+    assert half.verdict == NOT_SEPARATED
+    assert claims.rate_gap([True] * 3, [False] * 3).verdict == NOT_SEPARATED  # 3 seeds
+
+
+def test_claims_doctests():
+    import doctest
+
+    assert doctest.testmod(claims).failed == 0
