@@ -101,3 +101,20 @@ def test_a_broken_artifact_costs_only_its_own_figures(store, tmp_path):
     tracking.log_artifacts(c, run, tmp_path / "art")
     tracking.log_metrics(c, run, {"final/acc_by_distance/3": 1.0})
     assert rf.log_run_figures(run) == ["figures/acc_by_distance.png"]
+
+
+def test_credit_figure_draws_the_logged_bucket_medians(store, tmp_path):
+    """``credit/<layer>.npz``: one line per probe stage over the buckets the batch held (NaN
+    buckets, absent under the distance schedule, are not drawn)."""
+    c = tracking.client()
+    run = tracking.start_run(c, tracking.experiment_id(c, "credit"), "r", {"seed": 1})
+    art = tmp_path / "art" / "credit"
+    art.mkdir(parents=True)
+    cr = np.array([[1e-1, np.nan, np.nan], [1e-1, 1e-3, 1e-6]])
+    np.savez(art / "l0.npz", credit=cr, edges=np.array([10, 20, 30]), steps=np.array([0, 100]))
+    tracking.log_artifacts(c, run, tmp_path / "art")
+    ax = rf.run_figures(c, run)["credit_l0.png"].axes[0]
+    lines = ax.get_lines()
+    assert [ln.get_label() for ln in lines] == ["0", "100"]
+    assert list(lines[0].get_xdata()) == [10]  # the buckets without examples are left out
+    np.testing.assert_allclose(lines[1].get_ydata(), [-1, -3, -6], rtol=1e-12)

@@ -9,7 +9,11 @@ under the run's ``figures/`` folder, every figure it has data for:
 * ``figures/acc_by_distance.png``: the metrics ``final/acc_by_distance/<d>`` against d, with the
   memory horizon (``final/memory_horizon``, "≥ d_max" when the tag ``horizon_capped`` is true);
 * ``figures/propagation_<layer>.png``: log ρ(k) against lag k per probe, from the artifact
-  ``propagation/<layer>.npz`` (arrays ``rho`` probe × lag, ``steps``, ``lags``) when present.
+  ``propagation/<layer>.npz`` (arrays ``rho`` probe × lag, ``steps``, ``lags``) when present;
+* ``figures/credit_<layer>.png``: credit at the source (median ‖∂L/∂h_source‖ per distance
+  bucket) against distance d per probe, from the artifact ``credit/<layer>.npz`` (arrays
+  ``credit`` probe × bucket, NaN where the batch had no example of that bucket, ``edges``,
+  ``steps``).
 
 Called by the runner at the end of each run; also usable on an old store::
 
@@ -202,6 +206,38 @@ def propagation(z: dict[str, np.ndarray], title: str) -> Figure | None:
     return fig
 
 
+def credit(z: dict[str, np.ndarray], title: str) -> Figure | None:
+    """log10 credit at the source against distance, one line per probe stage."""
+    cr = np.asarray(z.get("credit", []), dtype=float)
+    if cr.ndim != 2 or cr.size == 0:
+        return None
+    edges = np.asarray(z.get("edges", np.arange(cr.shape[1])))
+    steps = np.asarray(z.get("steps", np.arange(len(cr))))
+    cmap = matplotlib.colormaps["viridis_r"]
+    idx = stages(steps)
+    fig, ax = _canvas()
+    drew = False
+    for j, i in enumerate(idx):
+        y = log10_or_nan(cr[i])
+        ok = np.isfinite(y)
+        if ok.any():
+            color = cmap(j / max(1, len(idx) - 1))
+            ax.plot(
+                edges[ok], y[ok], color=color, lw=1.4, marker="o", ms=3, label=f"{int(steps[i])}"
+            )
+            drew = True
+    if not drew:
+        return None
+    ax.set(
+        xlabel="distance d (bucket upper edge)",
+        ylabel="log10 median ‖∂L/∂h_source‖",
+        title=f"Credit at the source: {title}",
+    )
+    ax.legend(title="training step", fontsize="small", title_fontsize="small")
+    ax.grid(alpha=0.3)
+    return fig
+
+
 def png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, facecolor="white")
@@ -247,6 +283,9 @@ def run_figures(c: Any, run_id: str, local: str | Path | None = None) -> dict[st
     for layer in _layers(c, run_id, "propagation", local):
         z = _npz(c, run_id, f"propagation/{layer}.npz", local)
         jobs[f"propagation_{layer}.png"] = partial(propagation, z, f"{title} · {layer}")
+    for layer in _layers(c, run_id, "credit", local):
+        z = _npz(c, run_id, f"credit/{layer}.npz", local)
+        jobs[f"credit_{layer}.png"] = partial(credit, z, f"{title} · {layer}")
     out: dict[str, Figure] = {}
     for file, draw in jobs.items():
         try:
