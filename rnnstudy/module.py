@@ -25,8 +25,18 @@ modes (``train.tbptt_mode``):
   backward, one place), the gradient-norm instruments, ``max_steps`` and ``val_every`` all
   count updates. Windows with no loss term (the leading windows of a many-to-one task) are run
   forward without a graph inside the next step that has one: with a single target at the end,
-  per_window and per_sequence take the same update. On a probe, the gradient-time instrument
-  sees the last window of that sequence (a full ``k`` steps, the same length at every probe).
+  per_window and per_sequence take the same update.
+
+  Probes (per_window). A probe asked for at any update of a sequence is taken at that
+  sequence's last update (the last window: a full ``k`` steps, the same length at every
+  probe), or at the run's last step (``max_steps``) if that comes first, so a probe on the
+  schedule is never lost (one taken there sees that update's window). What it measures: the
+  per-time-step gradient is that update's, by definition per window (zero outside the window:
+  no gradient crosses its boundary); the propagation profile and the Lyapunov exponents
+  describe the network at the probe (the weights of that update, before its optimizer step)
+  driven through the whole sequence, from a fresh no-grad forward (``probe_trajectory``). The
+  carried states were computed under the weights before this sequence's earlier updates and
+  describe no single network.
 
 Worked example: copy with L=10, k=4, a loss at every step. per_sequence: 1 step, gradient =
 Σ over windows (0,2), (2,6), (6,10) of ∂(Σ window losses / 10)/∂θ, each window cut from the
@@ -108,7 +118,7 @@ _PLAIN = frozenset(
         "_state",
         "_done_to",
         "_probe_due",
-        "_ran",
+        "_probe_x",
     }
 )
 
@@ -142,7 +152,7 @@ class SequenceModule(pl.LightningModule):
         self._state: list | None = None
         self._done_to = 0  # windows[:_done_to] of the current sequence have been run
         self._probe_due = False
-        self._ran: list[Window] = []  # the windows of this sequence run so far (values only)
+        self._probe_x: Tensor | None = None  # per_window: the sequence of the probed update
 
     def inputs(self, batch: Batch) -> Tensor:
         """``batch.x`` on the model's device and in its dtype (float64 under precision 64)."""
@@ -196,30 +206,44 @@ class SequenceModule(pl.LightningModule):
         todo = update_windows(batch, self.cfg.train.tbptt, self.task.readout)
         if self._update == 0:
             self._state, self._done_to, self._probe_due = None, 0, False
-            self._ran = []
         j = todo[self._update]
         last = self._update == len(todo) - 1
         self._update = 0 if last else self._update + 1
         with torch.no_grad():
             for a, b in spans[self._done_to : j]:
-                fwd = self.model(x[:, a:b], self._state)
-                self._ran.append(_ran_window(a, fwd, self._state))
-                self._state = fwd.state
-        # a probe asked for anywhere in this sequence looks at its last update
+                self._state = self.model(x[:, a:b], self._state).state
+        # a probe asked for anywhere in this sequence looks at its last update, or at the
+        # run's last step if max_steps cuts the sequence off first
         self._probe_due = self._probe_due or self.capture
-        self.capture = last and self._probe_due
+        self.capture = self._probe_due and (last or self._last_step_of_run())
         self.captured = []
-        if self.capture:  # the windows before it, which this update's gradient cannot reach
-            self.captured = list(self._ran)
+        self._probe_x = x if self.capture else None
         a, b = spans[j]
         fwd = self._window(x, a, b, self._state, self.capture)
-        self._ran.append(_ran_window(a, fwd, self._state))
         self._state, self._done_to = detach_state(fwd.state), j + 1
         if self.task.readout == "last":
             count = batch.mask.sum()
         else:
             count = batch.mask[:, a:b].sum()
         return self._window_loss(fwd, batch, a, b, L) / count.clamp(min=1)
+
+    def _last_step_of_run(self) -> bool:
+        """This update is the run's last (``max_steps``; False outside a trainer)."""
+        trainer = self._trainer
+        if trainer is None or trainer.max_steps is None or trainer.max_steps < 0:
+            return False
+        return self.global_step >= trainer.max_steps - 1
+
+    @torch.no_grad()
+    def probe_trajectory(self) -> list[Window] | None:
+        """The trajectory for the loss-independent instruments at a probe: None when the
+        captured windows are it (full BPTT, per_sequence: one forward under one set of
+        weights); per_window, the probed sequence run forward from the zero state under the
+        current weights (the weights of the probed update, before its optimizer step)."""
+        if not self.per_window or self._probe_x is None:
+            return None
+        fwd = self.model(self._probe_x)
+        return [Window(0, fwd.inputs, fwd.layers, None, [None] * len(fwd.layers))]
 
     def training_step(self, batch: Batch, batch_idx: int):
         if self.per_window:
@@ -300,13 +324,6 @@ class SequenceModule(pl.LightningModule):
         out = self.model(self.inputs(batch)).out
         self.train(was)
         return {f"val/{k}": v for k, v in evaluate(self.task, out, batch.to(self.device)).items()}
-
-
-def _ran_window(start: int, fwd, state0: list | None) -> Window:
-    """A window as the gradient-time probe reads it, values only and no gradient reaching it
-    (the windows before a per-window update: its gradient stops at their boundary)."""
-    det = [t.detach() for t in fwd.layers]
-    return Window(start, [t.detach() for t in fwd.inputs], det, state0, [None] * len(det))
 
 
 def _store(slots: list, i: int):

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import torch
+import math
 
-from rnnstudy.models.cells import hidden, layer_params, unroll_direction
+import numpy as np
+import torch
+from torch.autograd.functional import jacobian
+
+from rnnstudy.models.cells import hidden, layer_params, step, unroll_direction
 
 
 def unrolled_forward(model, x, state0=None, leaves=None):
@@ -82,4 +86,74 @@ def oracle_norms(model, x, loss_fn, state0=None):
     return res
 
 
-__all__ = ["hidden", "oracle_norms", "unrolled_forward"]
+def _flat(state) -> torch.Tensor:
+    return torch.cat(state, dim=-1) if isinstance(state, tuple) else state
+
+
+def step_jacobians(cell, p, x, nonlinearity="tanh"):
+    """The step Jacobians J_t = ∂s_t/∂s_{t-1} of one layer (one direction) driven by ``x``
+    (B, L, I) from the zero state, each by autograd on one explicit cell step: a list of L
+    float64 arrays (B, S, S), S = H (h) or 2H ((h, c) for the LSTM)."""
+    B, L, _ = x.shape
+    H = p["weight_hh"].shape[1]
+    z = x.new_zeros(B, H)
+    state = (z, z.clone()) if cell == "lstm" else z
+    out = []
+    for t in range(L):
+        rows = []
+        for b in range(B):
+            xb = x[b : b + 1, t]
+
+            def f(s, xb=xb):
+                st = (s[:H].unsqueeze(0), s[H:].unsqueeze(0)) if cell == "lstm" else s.unsqueeze(0)
+                return _flat(step(cell, p, xb, st, nonlinearity))[0]
+
+            rows.append(jacobian(f, _flat(state)[b].detach()).numpy())
+        out.append(np.stack(rows))
+        with torch.no_grad():
+            state = step(cell, p, x[:, t], state, nonlinearity)
+    return out
+
+
+def oracle_profile(jacs, u, src):
+    """ρ(k), k = 1..L-1: the mean over the examples with src_b >= k of
+    ‖u_bᵀ J_{src_b} J_{src_b-1} ··· J_{src_b-k+1}‖ (NaN where no example reaches lag k)."""
+    L = len(jacs)
+    sums, counts = np.zeros(L - 1), np.zeros(L - 1)
+    for b, s in enumerate(src):
+        v = np.asarray(u[b], dtype=np.float64)
+        for k in range(1, s + 1):
+            v = v @ jacs[s - k + 1][b]  # uᵀ ∂s_s/∂s_{s-k}
+            sums[k - 1] += np.linalg.norm(v)
+            counts[k - 1] += 1
+    with np.errstate(invalid="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+def oracle_lyapunov(jacs, q0):
+    """Top-k exponents by the QR method in numpy: q0 (M, S, k) orthonormal columns, one per
+    trajectory (the first M examples); the mean over trajectories of (1/L) Σ_t ln |R_t[i, i]|.
+    A direction past the rank of some J_t Q_{t-1} (``np.linalg.matrix_rank``, an SVD) is -inf."""
+    M, S, k = q0.shape
+    L = len(jacs)
+    lam = np.zeros((M, k))
+    for b in range(M):
+        q = np.asarray(q0[b], dtype=np.float64)
+        for t in range(L):
+            v = jacs[t][b] @ q
+            rank = np.linalg.matrix_rank(v)
+            q, r = np.linalg.qr(v)
+            with np.errstate(divide="ignore"):
+                lam[b] += np.log(np.abs(np.diag(r))) / L
+            lam[b, rank:] = -math.inf
+    return lam.mean(axis=0)
+
+
+__all__ = [
+    "hidden",
+    "oracle_lyapunov",
+    "oracle_norms",
+    "oracle_profile",
+    "step_jacobians",
+    "unrolled_forward",
+]

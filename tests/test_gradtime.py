@@ -90,7 +90,7 @@ def test_immediate_gradient_is_not_enough():
     fwd.layers[0].retain_grad()
     fwd.out.sum().backward()
     immediate = fwd.layers[0].grad.norm(dim=-1).mean(0)
-    assert torch.all(immediate[:-1] == 0)
+    assert torch.all(immediate[:-1] == 0)  # exact: the head reads only the last step
     total = reduce_norms(layer_grads(model, fwd.inputs, fwd.layers, [fwd.layers[0].grad]))["l0"]
     assert torch.all(total[:-1] > 0)
     ref = oracle_norms(model, x, lambda o: o.sum())["l0"]

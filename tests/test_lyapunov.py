@@ -13,6 +13,7 @@ from rnnstudy.instruments.probe import run_probe
 from rnnstudy.instruments.propagation import summarise
 from rnnstudy.models import RecurrentNet
 from rnnstudy.models.cells import layer_params, step
+from tests.oracle import oracle_lyapunov, step_jacobians
 
 
 def test_qr_exponents_of_a_linear_recurrence_match_numpy():
@@ -94,3 +95,94 @@ def test_l1_matches_perturbed_trajectory_and_propagation_slope(cell, gain):
     slope = summarise(res.rho["l0"])["decay_per_step"]
     assert slope == pytest.approx(float(res.lyapunov["l0"][0]), rel=0.10)
     assert float(res.lyapunov["l0"][0]) == pytest.approx(float(lam[0]), rel=0.05)
+
+
+def _relu_rnn(active, drop_at=None, H=8, B=4, L=30, seed=0):
+    """A relu RNN layer and inputs whose trajectory has exactly the units ``active`` on at every
+    step (``drop_at`` None), or all units on except at step ``drop_at``, where only ``active``
+    are: the step Jacobian diag([h_t > 0]) W_hh then has rank len(active) there."""
+    torch.manual_seed(seed)
+    cfg = ModelConfig(cell="rnn", nonlinearity="relu", hidden_size=H)
+    model = RecurrentNet(cfg, input_size=3, output_size=2, readout="per_step").double()
+    lay = model.layers[0]
+    gen = torch.Generator().manual_seed(seed)
+    off = torch.ones(H, dtype=torch.bool)
+    off[active] = False
+    x = torch.randn(B, L, 3, generator=gen, dtype=torch.float64)
+    with torch.no_grad():
+        lay.bias_hh_l0.zero_()
+        if drop_at is None:  # inactive units: bias -5, tiny input and recurrent drive
+            lay.bias_ih_l0.copy_(torch.where(off, -5.0, 1.0))
+            lay.weight_ih_l0.mul_(0.1)
+            lay.weight_hh_l0.copy_(torch.randn(H, H, generator=gen, dtype=torch.float64) * 0.3)
+        else:  # every unit on (positive drive) except the off units at drop_at (input 0 = 1)
+            lay.bias_ih_l0.fill_(1.0)
+            lay.weight_ih_l0.zero_()
+            lay.weight_ih_l0[off, 0] = -10.0
+            w = torch.randn(H, H, generator=gen, dtype=torch.float64).abs()
+            lay.weight_hh_l0.copy_(0.1 * w)
+            x[:, :, 0] = 0.0
+            x[:, drop_at, 0] = 1.0
+        hs = model(x).layers[0]
+    on = (hs > 0).sum(-1)
+    if drop_at is None:
+        assert bool((on == len(active)).all())
+    else:
+        assert bool((on[:, drop_at] == len(active)).all()) and int(on.min()) == len(active)
+        assert int((on == len(active)).sum()) == B  # only at drop_at
+    return model, x, hs
+
+
+@pytest.mark.parametrize(
+    "seed,active,drop_at",
+    [(s, [s % 8, (3 * s + 1) % 8], None) for s in range(6)] + [(0, [2, 5], 7), (1, [0, 6, 3], 20)],
+)
+def test_issue21_item5_rank_deficient_directions_are_minus_infinity(seed, active, drop_at):
+    """Fewer active relu units than k at some step: the exponents past that rank are -inf,
+    the others equal the numpy QR oracle on autograd Jacobians. Before the fix the QR's rounding
+    residue (|R₃₃| ~ 1e-17) gave finite exponents near -37 for seeds 1, 3 and 5."""
+    k = 4
+    model, x, hs = _relu_rnn(active, drop_at, seed=seed)
+    B, _, H = hs.shape
+    p = layer_params(model.layers[0])
+    lam = direction_lyapunov("rnn", p, x, hs, x.new_zeros(B, H), None, "relu", k, _gen(seed))
+    q0 = torch.linalg.qr(torch.randn(B, H, k, generator=_gen(seed), dtype=torch.float64))[0]
+    jacs = step_jacobians("rnn", {n: t.detach() for n, t in p.items()}, x, "relu")
+    want = oracle_lyapunov(jacs, q0.numpy())
+    m = len(active)
+    assert np.all(np.isneginf(want[m:])) and np.all(np.isfinite(want[:m]))
+    np.testing.assert_array_equal(np.isneginf(lam.numpy()), np.isneginf(want))
+    np.testing.assert_allclose(lam.numpy()[:m], want[:m], rtol=1e-9, atol=1e-12)
+
+
+def _gen(seed):
+    return torch.Generator().manual_seed(100 + seed)
+
+
+def test_issue21_item5_minus_infinity_is_kept_in_the_array_and_not_logged():
+    """The probe callback keeps -inf in its exponents (and so in lyapunov/l0.npz) and logs only
+    the finite exponents."""
+    from types import SimpleNamespace
+
+    from rnnstudy.instruments.callbacks import GradTime
+
+    model, x, hs = _relu_rnn([2, 5], drop_at=7, seed=0)  # finite λ₃, λ₄ before the fix
+    with torch.no_grad():
+        fwd = model(x)
+
+    class Win:
+        start, inputs, outputs, state0 = 0, fwd.inputs, fwd.layers, None
+        grads = [None]
+
+    logged = {}
+    logger = SimpleNamespace(log_metrics=lambda m, step: logged.update(m))
+    trainer = SimpleNamespace(global_step=0, logger=logger)
+    module = SimpleNamespace(
+        model=model, capture=True, captured=[Win()], probe_trajectory=lambda: None
+    )
+    cb = GradTime(1, False, None, lyapunov=4, seed=0)
+    cb.on_after_backward(trainer, module)
+    lam = cb.exponents["l0"][0]
+    assert np.all(np.isfinite(lam[:2])) and np.all(np.isneginf(lam[2:]))
+    assert {"lyapunov/l0/l1", "lyapunov/l0/l2"} <= set(logged)
+    assert not {"lyapunov/l0/l3", "lyapunov/l0/l4"} & set(logged)

@@ -128,6 +128,7 @@ class GradTime(pl.Callback):
             self.gen,
             sources=self.sources,
             lyapunov=self.lyapunov,
+            trajectory=pl_module.probe_trajectory(),  # per-window TBPTT only
         )
         step = trainer.global_step
         metrics: dict[str, float] = {}

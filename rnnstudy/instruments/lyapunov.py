@@ -7,12 +7,24 @@ step: V_t = J_t Q_{t-1} = Q_t R_t. The exponents are λ_i = (1/L) Σ_t ln |R_t[i
 log per step), averaged over a few examples of the batch (Engelken et al. 2023; Vogt et al.
 2022). λ₁ < 0: perturbations, and gradients, die out at rate λ₁ per step; λ₁ > 0: they grow.
 
+Rank deficiency (the rule). Where the step Jacobians along a trajectory have rank m < k at
+some step (a relu RNN with fewer than k active units, saturated units), the directions past m
+collapse: ln |R_t[i, i]| = ln 0 and λ_i = -∞. The QR returns rounding noise there instead of 0
+(|R₃₃| ≈ 4e-18 once gave a "finite" λ₃ ≈ -3.3), so: a direction i is *rank-deficient* on a
+trajectory if at some step |R_t[i, i]| <= S · eps · max |R_t| (S the state size, eps the
+machine epsilon of the dtype, max over all entries of R_t, i.e. below what Householder QR can
+resolve from zero); its exponent on that trajectory is -∞, and so is the mean over the
+trajectories. -∞ is kept in the arrays (``lyapunov/<key>.npz``); like any non-finite value it
+is not logged as a metric (DESIGN §4: an undefined summary is never a fake finite number).
+
 Example: for a linear recurrence s_t = W s_{t-1} the exponents are the logs of the moduli of
-W's eigenvalues: W = diag(0.5, 0.25) gives λ = (ln 0.5, ln 0.25) = (-0.693, -1.386).
+W's eigenvalues: W = diag(0.5, 0.25) gives λ = (ln 0.5, ln 0.25) = (-0.693, -1.386); for
+W = diag(0.5, 0) the second direction is rank-deficient, λ = (-0.693, -∞).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -34,20 +46,29 @@ def qr_exponents(step: Callable[[int, Tensor], Tensor], q0: Tensor, L: int) -> T
 
     step(t, V) returns J_t applied to each of the k directions, V (M, k, S) (M trajectories,
     k directions, state size S; a direction is a row); q0 (M, k, S) has orthonormal rows.
-    Returns (M, k), float64.
+    Returns (M, k), float64; -inf for a rank-deficient direction (module docstring).
 
     >>> w = torch.diag(torch.tensor([0.5, 0.25], dtype=torch.float64))
     >>> q0 = torch.eye(2, dtype=torch.float64).unsqueeze(0)
     >>> [round(v, 3) for v in qr_exponents(lambda t, v: v @ w.T, q0, 50)[0].tolist()]
     [-0.693, -1.386]
+    >>> w[1, 1] = 0
+    >>> qr_exponents(lambda t, v: v @ w.T, q0, 50)[0].tolist()[1]
+    -inf
     """
     q = q0
-    diag = q0.new_empty(L, q0.shape[0], q0.shape[1])  # |R_t[i, i]|, logged once at the end
+    M, k, S = q0.shape
+    diag = q0.new_empty(L, M, k)  # |R_t[i, i]|, logged once at the end
+    deficient = torch.zeros(M, k, dtype=torch.bool, device=q0.device)
+    rel = S * torch.finfo(q0.dtype).eps
     for t in range(L):
         qt, r = torch.linalg.qr(step(t, q).transpose(1, 2))
         q = qt.transpose(1, 2)
-        diag[t] = r.diagonal(dim1=-2, dim2=-1)
-    return diag.double().abs_().log_().sum(dim=0) / max(L, 1)
+        d = diag[t]
+        torch.abs(r.diagonal(dim1=-2, dim2=-1), out=d)
+        deficient |= d <= rel * r.abs().amax(dim=(1, 2)).unsqueeze(1)
+    lam = diag.double().log_().sum(dim=0) / max(L, 1)
+    return lam.masked_fill_(deficient, -math.inf)
 
 
 def _stepper(cell, p, x, hs, h0, c0, nonlinearity) -> tuple[Callable[[int, Tensor], Tensor], int]:
@@ -107,8 +128,9 @@ def direction_lyapunov(
     examples: int = EXAMPLES,
 ) -> Tensor:
     """The top-k exponents (k,) of one direction of one layer (processing order), averaged over
-    the first ``examples`` examples; k is capped at the state size. The initial directions are
-    random orthonormal, drawn from ``gen``."""
+    the first ``examples`` examples (-inf where a direction is rank-deficient on any of them);
+    k is capped at the state size. The initial directions are random orthonormal, drawn from
+    ``gen``."""
     M = min(examples, hs.shape[0])
     c0m = None if c0 is None else c0[:M]
     step, S = _stepper(cell, p, x[:M], hs[:M], h0[:M], c0m, nonlinearity)

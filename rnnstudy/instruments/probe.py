@@ -2,11 +2,15 @@
 propagation profiles and Lyapunov exponents for every layer and direction.
 
 Input: the TBPTT windows the module captured (``module.Window``: start, per-layer inputs,
-outputs, immediate gradients, initial state). With one window, the gradient and the propagated
-unit vectors share one backward pass per direction. With several windows, the gradient is
-computed per window (no gradient crosses a window boundary) and the loss-independent
-instruments on the whole trajectory (the windows concatenated: the state is carried across
-boundaries, so the forward trajectory is the same).
+outputs, immediate gradients, initial state). The gradient is computed per window (no gradient
+crosses a window boundary). The loss-independent instruments run on one trajectory of the whole
+sequence under one set of weights: ``trajectory`` when given (per-window TBPTT, whose windows
+ran under different weights: ``SequenceModule.probe_trajectory``), else the captured windows
+concatenated (full BPTT or per-sequence TBPTT: one forward pass, the state carried across
+boundaries). Gradient rows span the whole sequence: the steps outside the captured windows
+(per-window TBPTT: the rest of the sequence) get zeros, as no gradient of the update reaches
+them. With one window from step 0 and no separate trajectory, the gradient and the propagated
+unit vectors share one backward pass per direction.
 
 Example: an LSTM with 2 layers, not bidirectional, gives gradient norms under ``l0``, ``l0_c``,
 ``l1``, ``l1_c`` and propagation profiles and exponents under ``l0`` and ``l1``.
@@ -47,6 +51,19 @@ def _store_grads(res: ProbeResult, key: str, out: dict[str, Tensor], rev: bool) 
             res.grad_norms.setdefault(key + suffix, []).append(v)
 
 
+def _pad(rows: np.ndarray, start: int, length: int) -> np.ndarray:
+    """(B, n) rows of steps start..start+n-1 as (B, length), zero outside them."""
+    if start == 0 and rows.shape[1] == length:
+        return rows
+    out = np.zeros((rows.shape[0], length))
+    out[:, start : start + rows.shape[1]] = rows
+    return out
+
+
+def _end(windows: list) -> int:
+    return max(w.start + w.outputs[0].shape[1] for w in windows)
+
+
 @torch.no_grad()
 def run_probe(
     model,
@@ -56,15 +73,19 @@ def run_probe(
     gradients: bool = True,
     sources: int = 0,
     lyapunov: int = 0,
+    trajectory: list | None = None,
 ) -> ProbeResult:
     """Probe ``model`` on captured ``windows`` (each with .start, .inputs, .outputs, .grads,
     .state0). ``sources``: source steps of the propagation profile (0 = off); ``lyapunov``:
-    number of exponents (0 = off); ``gen``: the generator of the random vectors."""
+    number of exponents (0 = off); ``gen``: the generator of the random vectors;
+    ``trajectory``: windows (same fields, no grads needed) of the whole sequence for the
+    propagation profile, the exponents and the length of the gradient rows; default
+    ``windows``."""
     res = ProbeResult()
     wins = sorted(windows, key=lambda w: w.start)
     cell, nl, H = model.cell, model.cfg.nonlinearity, model.cfg.hidden_size
     S = 2 * H if cell == "lstm" else H
-    single = len(wins) == 1
+    single = len(wins) == 1 and wins[0].start == 0 and trajectory is None
     if gradients:
         for w in wins:
             share = single and sources > 0
@@ -78,9 +99,14 @@ def run_probe(
                 _store_grads(res, key, out, rev)
                 if inj is not None:
                     res.rho[key] = lag_profile(_numpy(out["prop"]), inj.src.cpu().numpy())
-    res.grad_norms = {k: _numpy(torch.cat(v, dim=1)) for k, v in res.grad_norms.items()}
+    length = _end(wins if trajectory is None else trajectory)
+    res.grad_norms = {
+        k: _pad(_numpy(torch.cat(v, dim=1)), wins[0].start, length)
+        for k, v in res.grad_norms.items()
+    }
     if sources == 0 and lyapunov == 0:
         return res
+    wins = wins if trajectory is None else sorted(trajectory, key=lambda w: w.start)
     n_layers = len(wins[0].inputs)
     inputs = [torch.cat([w.inputs[i] for w in wins], dim=1) for i in range(n_layers)]
     outputs = [torch.cat([w.outputs[i] for w in wins], dim=1) for i in range(n_layers)]
