@@ -420,6 +420,7 @@ class ProbeConfig(_Strict):
     propagation: bool = True  # loss-independent propagation profile rho(k) (DESIGN §4)
     lyapunov: Annotated[int, Field(ge=0)] = 4  # top-k Lyapunov exponents; 0 = off
     sources: PositiveInt = 4  # source steps at which random unit vectors are injected
+    credit: bool = True  # credit at the source by distance (core tasks; DESIGN §4)
 
 
 class RunConfig(_Strict):

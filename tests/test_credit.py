@@ -116,3 +116,28 @@ def test_doctest():
     import doctest
 
     assert doctest.testmod(credit).failed == 0
+
+
+def test_a_core_task_run_logs_credit_metrics_artifact_and_figure(store):
+    """End to end: the probe of a real run on a core task logs ``credit/l0/*`` at each probe,
+    ``credit/l0.npz`` (probe x bucket) and the MLflow UI figure ``figures/credit_l0.png``."""
+    from rnnstudy import tracking
+    from rnnstudy.config import parse_run
+    from rnnstudy.runner import run_one
+
+    cfg = parse_run(
+        {
+            "model": {"cell": "rnn", "hidden_size": 8},
+            "task": {"name": "delayed_recall", "d_min": 2, "d_max": 12, "n_buckets": 3},
+            "train": {"max_steps": 4, "batch_size": 16, "val_every": 2, "val_size": 32},
+            "probe": {"every": 2, "lyapunov": 0},
+        }
+    )
+    res = run_one(cfg, experiment="credit_e2e", progress=False)
+    c = tracking.client()
+    hist = tracking.metric_history(c, res.run_id, "credit/l0/decay_per_step")
+    assert [step for step, _, _ in hist] == [0, 1, 2]  # probes at 0, 1 (log-spaced), 2
+    assert all(v < 0 for _, v, _ in hist)  # at initialisation credit falls with distance
+    z = tracking.read_npz(c, res.run_id, "credit/l0.npz")
+    assert z["credit"].shape == (3, 3) and list(z["edges"]) == [5, 9, 12]  # buckets of [2, 12]
+    assert "figures/credit_l0.png" in tracking.list_artifacts(c, res.run_id, "figures")

@@ -6,7 +6,9 @@
 * ``GradTime``    — on the probe schedule: the exact per-time-step ‖∂L/∂h_t‖ (and ‖∂L/∂c_t‖)
   for every layer, its summaries as metrics, and the whole matrix (probe step x time step) as
   ``gradtime/<layer>.npz`` in ``out_dir``; in the same pass the loss-independent propagation
-  profile (``propagation/``) and the top Lyapunov exponents (``lyapunov/``).
+  profile (``propagation/``) and the top Lyapunov exponents (``lyapunov/``); on a core task
+  (``edges``: the distance buckets) also the credit at the source by distance (``credit/``,
+  ``rnnstudy.instruments.credit``) from the same per-example norms, and ``credit/<layer>.npz``.
 * ``Spectrum``    — on the probe schedule: spectral radius and σ_max of every W_hh block.
 
 They log through ``trainer.logger.log_metrics`` (buffered: see ``rnnstudy.tracking``).
@@ -21,6 +23,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from rnnstudy.instruments.credit import layer_credit
 from rnnstudy.instruments.probe import run_probe
 from rnnstudy.instruments.propagation import summarise as propagation_summary
 from rnnstudy.instruments.schedule import should_probe
@@ -102,6 +105,7 @@ class GradTime(pl.Callback):
         sources: int = 0,
         lyapunov: int = 0,
         seed: int = 0,
+        edges: list[tuple[int, int]] | None = None,
     ):
         self.every, self.early = every, log_spaced_early
         self.out_dir = Path(out_dir) if out_dir else None
@@ -112,12 +116,16 @@ class GradTime(pl.Callback):
         self.rho: dict[str, list[np.ndarray]] = {}
         self.exponents: dict[str, list[np.ndarray]] = {}
         self._source: torch.Tensor | None = None  # (B,) first informative positions, if given
+        self._distance: torch.Tensor | None = None  # (B,) dependency distances (core tasks)
+        self.edges = edges
+        self.credit: dict[str, list[np.ndarray]] = {}  # per layer: bucket medians per probe
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         pl_module.capture = should_probe(trainer.global_step, self.every, self.early)
         # kept on every step (a reference, no copy): with per-window TBPTT the module turns
         # ``capture`` on inside the step, after this hook
         self._source = batch.meta.get("source")
+        self._distance = batch.meta.get("distance")
 
     def on_after_backward(self, trainer, pl_module) -> None:
         if not pl_module.capture or not pl_module.captured:
@@ -140,6 +148,7 @@ class GradTime(pl.Callback):
                 source=None if self._source is None else self._source.detach().cpu().numpy(),
             )
             metrics.update({f"gradtime/{k}/{name}": v for name, v in summary.items()})
+        metrics.update(self._credit(res.grad_norms))
         for k, rho in res.rho.items():
             self.rho.setdefault(k, []).append(rho)
             summary = propagation_summary(rho)
@@ -151,6 +160,21 @@ class GradTime(pl.Callback):
         # an undefined summary is not logged (DESIGN §4)
         _log(trainer, {k: v for k, v in metrics.items() if math.isfinite(v)}, step)
         pl_module.captured = []
+
+    def _credit(self, grad_norms: dict[str, np.ndarray]) -> dict[str, float]:
+        """Credit metrics of this probe; keeps the bucket medians for ``credit/<layer>.npz``."""
+        if self.edges is None or self._source is None or self._distance is None:
+            return {}
+        m = layer_credit(
+            grad_norms,
+            self._source.detach().cpu().numpy(),
+            self._distance.detach().cpu().numpy(),
+            self.edges,
+        )
+        for key in {k.split("/")[1] for k in m}:
+            row = [m.get(f"credit/{key}/by_distance/{hi}", np.nan) for _, hi in self.edges]
+            self.credit.setdefault(key, []).append(np.asarray(row, dtype=float))
+        return m
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         pl_module.capture = False
@@ -184,6 +208,10 @@ class GradTime(pl.Callback):
             write("propagation", k, rho=rho, lags=np.arange(1, rho.shape[1] + 1))
         for k, rows in self.exponents.items():
             write("lyapunov", k, exponents=_pad_rows(rows))
+        for k, rows in self.credit.items():
+            if len(rows) == len(steps):
+                edges = np.asarray([hi for _, hi in self.edges or []], dtype=np.int64)
+                write("credit", k, credit=np.stack(rows), edges=edges)
         return paths
 
 
@@ -211,6 +239,7 @@ def instrument_callbacks(cfg, out_dir: Path) -> list[pl.Callback]:
             sources=sources,
             lyapunov=p.lyapunov,
             seed=cfg.seed,
+            edges=cfg.task.buckets() if cfg.task.has_distances and p.credit else None,
         )
         cbs.append(gt)
         if cfg.probe.spectrum:
