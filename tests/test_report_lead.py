@@ -135,7 +135,7 @@ def test_claim_table_is_the_medians_and_the_verdict(tour):
         assert float(rows[task]["rnn steps"]) == rnn and float(rows[task]["gated steps"]) == gated
         assert rows[task]["claim"].startswith("held: steps ratio rnn/lstm")  # 500+ vs 60+ steps
         assert rows[task]["seeds"] == "5/5/5"
-        assert rows[task]["rnn credit decays faster (init)"].startswith("vs lstm: held")
+        assert rows[task]["rnn credit decays faster (init)"].startswith("lstm: held")
     assert "≥ 40" in rows["copy"]["lstm horizon"]  # every lstm run is capped on copy
 
 

@@ -108,7 +108,7 @@ def test_mechanism_line_and_rates_not_half_lives():
         m.update(steps({15: 100}))
     summary, verdict = tour(seeds_table("delayed_recall", {"rnn": rnn, "lstm": lstm}))
     line = verdict.rows[0]
-    assert line["rnn credit decays faster (end)"].startswith("vs lstm: held")
+    assert line["rnn credit decays faster (end)"].startswith("lstm: held")
     rows = {r["cell"]: r for r in summary.rows}
     assert rows["lstm"]["half-life"] == "no decay"
     assert rows["rnn"]["half-life"] == f"{math.log(2) / 0.2:.3g}"

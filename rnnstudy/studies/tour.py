@@ -139,8 +139,8 @@ def mechanism(cells: dict[str, list[RunRecord]]) -> dict[str, str]:
             b = [_credit(r, which) for r in cells[g]]
             c = claims.faster_decay(a, b)
             parts.append(
-                f"vs {g}: {c.verdict} (Δslope {claims.fmt(c.value)}"
-                f" [{claims.fmt(c.lo)}, {claims.fmt(c.hi)}], {c.rank})"
+                f"{g}: {c.verdict} Δ{claims.fmt(c.value)}"
+                f" [{claims.fmt(c.lo)}, {claims.fmt(c.hi)}] {c.rank}"
             )
         out[f"rnn credit decays faster ({when})"] = "; ".join(parts) or "n/a"
     return out
@@ -206,7 +206,8 @@ def tour(records: list[RunRecord], spec: Any = None) -> list[StudyTable]:
             headline(task, {"claim_held": float(held), "speed_ratio": speed.get("ratio", math.nan)})
         )
     title = "The tour: horizons, propagation, λ₁ and credit per task x cell (medians [95% interval] over seeds)"
+    columns = [k for k in (long[0] if long else {}) if k != "horizon_value"]
     return [
-        StudyTable("summary", title, long, headline=heads),
+        StudyTable("summary", title, long, columns, headline=heads),
         StudyTable("claim", "The claim per task (speed form, DESIGN §7)", lines),
     ]
