@@ -4,6 +4,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 EXP ?= experiments/tour.yaml
+PORT ?= 5000
 STAMP := $(VENV)/.setup-done
 
 .DEFAULT_GOAL := help
@@ -46,8 +47,8 @@ format: $(STAMP) ## ruff format + autofix
 	$(BIN)/ruff format rnnstudy tests benchmarks
 	$(BIN)/ruff check --fix rnnstudy tests benchmarks
 
-ui: $(STAMP) ## MLflow UI on http://127.0.0.1:5000 over the project's store (choose "Model training")
-	$(BIN)/rnnstudy ui
+ui: $(STAMP) ## MLflow UI over the project's store, training view, on http://127.0.0.1:5000 (PORT=5001: another port)
+	$(BIN)/rnnstudy ui --port $(PORT) $(ARGS)
 
 dashboard: $(STAMP) ## optuna-dashboard on http://127.0.0.1:8080 over a sweep's storage (ARGS=optuna/<study>.journal or a postgresql:// URL)
 	$(BIN)/python -m rnnstudy.sweeps.dashboard $(ARGS)

@@ -13,7 +13,6 @@ Bad input exits with code 2 and one line on stderr, before any MLflow run is cre
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -54,7 +53,13 @@ def parser() -> argparse.ArgumentParser:
     add_dashboard_parser(sub)
     add_report_parser(sub)
     u = sub.add_parser("ui", help="MLflow UI over the project's store")
-    u.add_argument("--port", type=int, default=5000)
+    u.add_argument("--port", type=int, default=5000, help="default: 5000 (make ui PORT=...)")
+    u.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes (default: 1, enough for one person; MLflow's own default is 4)",
+    )
     return ap
 
 
@@ -72,17 +77,19 @@ def main(argv: list[str] | None = None) -> int:
 
 def dispatch(args: argparse.Namespace) -> int:
     if args.cmd == "ui":
-        from rnnstudy.tracking import tracking_uri
-
-        cmd = ["mlflow", "ui", "--host", "127.0.0.1", "--port", str(args.port)]
-        cmd += ["--backend-store-uri", tracking_uri()]
-        print(
-            f"MLflow UI: http://127.0.0.1:{args.port}/#/experiments?workflowType=machine_learning"
-        )
-        return subprocess.call(cmd, env=os.environ.copy())
+        return ui_command(args)
     with startup.frozen_imports():
         command = _command(args.cmd)
     return command(args)
+
+
+def ui_command(args: argparse.Namespace) -> int:
+    """``mlflow ui`` over the project's store, run by this interpreter's MLflow: works from a
+    fresh clone with no virtual environment activated (``.venv/bin`` not on PATH)."""
+    from rnnstudy import tracking
+
+    print(f"MLflow UI: {tracking.ui_url(base=tracking.local_ui(args.port))}", flush=True)
+    return subprocess.call(tracking.ui_command(port=args.port, workers=args.workers))
 
 
 def _command(cmd: str) -> Callable[[argparse.Namespace], int]:

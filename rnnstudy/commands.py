@@ -33,11 +33,14 @@ def run_command(args: argparse.Namespace) -> int:
     exp = load_experiment(args.file)
     cfg = base_config(exp, args.profile, parse_sets(args.set))
     res = run_one(cfg, experiment=exp.name, progress=not args.no_progress, extra_tags=exp_tags(exp))
-    rec = None
+    rec = run = None
     if res.run_id:
         c = tracking.client()
-        rec = from_run(c, tracking.get_run(c, res.run_id))
+        run = tracking.get_run(c, res.run_id)
+        rec = from_run(c, run)
     print(point_table([rec]).text() if rec else f"{cfg.name}: {res.outcome} (not recorded)")
+    if run is not None:
+        print(f"MLflow run: {tracking.run_url(run.info.experiment_id, res.run_id)}")
     return 0
 
 
@@ -123,7 +126,8 @@ def _experiment(args, exp: ExperimentFile, points: list[Point], hashes: list[str
     todo = [i for i, h in enumerate(hashes) if h not in done]
     print(
         f"experiment {exp.name} [{profile}]: {len(points)} points, running {len(todo)}"
-        f" (--jobs {args.jobs}), parent run {parent}"
+        f" (--jobs {args.jobs}), parent run {parent}\n"
+        f"  MLflow: {tracking.run_url(exp_id, parent)}"
     )
 
     def report(i: int, n: int, d: PointDone) -> None:
@@ -164,6 +168,7 @@ def _experiment(args, exp: ExperimentFile, points: list[Point], hashes: list[str
     c.set_terminated(parent, "FINISHED")
     if not args.no_report:
         build_report(exp.name, parent)
+    print(f"\nparent run in MLflow: {tracking.run_url(exp_id, parent)}")
     return 0
 
 

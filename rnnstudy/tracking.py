@@ -10,7 +10,10 @@ logger in ``rnnstudy.mlflow_logger`` included); nothing here imports torch.
 * Metrics are sent in batches (one SQLite write costs milliseconds: logging every step one
   call at a time would cost a quarter of the throughput): ``log_batch`` in chunks of
   ``MAX_BATCH``, except on a SQLite store, where two ``executemany`` statements in one
-  transaction write the same rows some 50 times faster (``_sqlite_log_metrics``).
+  transaction write the same rows some 50 times faster (``_sqlite_log_metrics``), on the
+  schema revisions that path was checked on (``SQLITE_FAST_PATH_REVISIONS``) only.
+* Links to the MLflow UI (``ui_url``, ``experiment_url``, ``run_url``) all carry
+  ``?workflowType=machine_learning``: MLflow 3.17 otherwise opens its GenAI pages.
 * Passwords in URLs are masked before anything reaches a param, tag or report.
 * Reading: every run of a search (all pages), metric histories, text / npz / image artifacts.
 """
@@ -21,8 +24,11 @@ import math
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import time
+import urllib.parse
+import weakref
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -52,6 +58,19 @@ EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
 
 _KEY_BAD = re.compile(r"[^/\w.\- ]")
+
+# The MLflow UI (``rnnstudy ui``, ``make ui``) and the links to it.
+UI_HOST = "127.0.0.1"
+UI_PORT = 5000
+ML_VIEW = {"workflowType": "machine_learning"}  # the "Model training" view, not GenAI
+
+# The alembic revisions of MLflow's SQL schema on which the SQLite fast path
+# (``_sqlite_log_metrics``, which writes MLflow's private ``metrics`` / ``latest_metrics``
+# tables) was checked against ``log_batch`` (tests/test_tracking.py,
+# test_sqlite_bulk_write_stores_what_log_batch_stores). On any other revision metrics go
+# through ``log_batch``. MLflow 3.17.2: dc11669786a5. After an MLflow upgrade that test says
+# which revision to add here once it passes.
+SQLITE_FAST_PATH_REVISIONS = frozenset({"dc11669786a5"})
 
 
 def tracking_uri() -> str:
@@ -127,6 +146,63 @@ def git_commit() -> str:
 
 def client(uri: str | None = None) -> MlflowClient:
     return MlflowClient(uri or tracking_uri())
+
+
+# ---------------------------------------------------------------- the MLflow UI
+
+
+def ui_command(uri: str | None = None, port: int = UI_PORT, workers: int | None = None) -> list:
+    """The command that serves the MLflow UI over ``uri`` on 127.0.0.1:``port``: MLflow of
+    this interpreter (``python -m mlflow``), so it works with no virtual environment activated
+    (a bare ``mlflow`` is looked up on PATH)."""
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--host", UI_HOST, "--port", str(port)]
+    cmd += ["--backend-store-uri", uri or tracking_uri()]
+    return cmd + (["--workers", str(workers)] if workers else [])
+
+
+def ui_base(uri: str | None = None, port: int = UI_PORT) -> str:
+    """Where the MLflow UI over the store is: a tracking server's own address (password
+    masked), else ``rnnstudy ui``'s ``http://127.0.0.1:<port>``.
+
+    >>> ui_base("http://u:pw@mlflow-host:5000/")
+    'http://u:***@mlflow-host:5000'
+    >>> ui_base("sqlite:///mlflow.db")
+    'http://127.0.0.1:5000'
+    """
+    uri = uri or tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        return mask_secrets(uri).rstrip("/")
+    return local_ui(port)
+
+
+def local_ui(port: int = UI_PORT) -> str:
+    """The address ``rnnstudy ui --port <port>`` serves on."""
+    return f"http://{UI_HOST}:{port}"
+
+
+def ui_url(route: str = "experiments", base: str | None = None, **query: str) -> str:
+    """A link into the MLflow UI (``#/<route>``) in the Model-training view: every link the
+    harness prints or writes is made here.
+
+    >>> ui_url(base="http://127.0.0.1:5000")
+    'http://127.0.0.1:5000/#/experiments?workflowType=machine_learning'
+    """
+    q = urllib.parse.urlencode({**ML_VIEW, **query})
+    return f"{base or ui_base()}/#/{route.strip('/')}?{q}"
+
+
+def experiment_url(exp_id: str, base: str | None = None, **query: str) -> str:
+    """The experiment's runs in the MLflow UI."""
+    return ui_url(f"experiments/{exp_id}/runs", base, **query)
+
+
+def run_url(exp_id: str, run_id: str, tab: str = "", base: str | None = None) -> str:
+    """One run (a parent run too) in the MLflow UI; ``tab``: e.g. ``artifacts``.
+
+    >>> run_url("3", "ab12", base="http://127.0.0.1:5000")
+    'http://127.0.0.1:5000/#/experiments/3/runs/ab12?workflowType=machine_learning'
+    """
+    return ui_url(f"experiments/{exp_id}/runs/{run_id}/{tab}", base)
 
 
 # ---------------------------------------------------------------- writing
@@ -205,17 +281,39 @@ def log_metrics(
 
 
 def _sqlite_store(c: Any) -> Any | None:
-    """The client's SQLAlchemy store if it is a SQLite one (and no MLflow model is active,
-    which ``log_batch`` would attach to every metric), else None: ``log_batch`` then."""
+    """The client's SQLAlchemy store if it is a SQLite one whose schema revision the fast path
+    was checked on (``SQLITE_FAST_PATH_REVISIONS``) and no MLflow model is active (which
+    ``log_batch`` would attach to every metric), else None: ``log_batch`` then."""
     try:
         store = c._tracking_client.store
     except AttributeError:
         return None
     if getattr(store, "db_type", None) != "sqlite" or not hasattr(store, "ManagedSessionMaker"):
         return None
+    if schema_revision(store) not in SQLITE_FAST_PATH_REVISIONS:
+        return None
     from mlflow.tracking.fluent import get_active_model_id
 
     return store if get_active_model_id() is None else None
+
+
+_revisions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def schema_revision(store: Any) -> str | None:
+    """The alembic revision of a SQL store's database (``alembic_version``), read once per
+    store object; None if it cannot be read (not remembered: a locked database is read again
+    next time)."""
+    if store not in _revisions:
+        from sqlalchemy import text
+
+        try:
+            with store.ManagedSessionMaker() as session:
+                rows = session.execute(text("SELECT version_num FROM alembic_version")).all()
+        except Exception:
+            return None
+        _revisions[store] = rows[0][0] if len(rows) == 1 else None
+    return _revisions[store]
 
 
 _COLUMNS = "(key, value, timestamp, step, is_nan, run_uuid) VALUES (?, ?, ?, ?, ?, ?)"

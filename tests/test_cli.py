@@ -1,5 +1,6 @@
 """The command line end to end on a real SQLite MLflow store (issue: core harness)."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from rnnstudy import tracking
 from rnnstudy.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -205,3 +207,51 @@ def test_parent_run_never_left_running_when_the_grid_raises(store, monkeypatch):
         parent = c.search_runs([eid], "tags.`rnnstudy.kind` = 'experiment'")[0]
         assert parent.info.status == status
         assert parent.data.tags["error"]
+
+
+URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def test_issue21_item8_every_printed_link_opens_the_training_view(
+    store, tmp_path, capsys, monkeypatch
+):
+    """Every MLflow link the harness prints (``run``, ``experiment``'s parent run, ``ui``) or
+    writes (the report) carries ``?workflowType=machine_learning``: without it MLflow 3.17
+    opens its GenAI pages. All of them are made by ``tracking.ui_url``."""
+    f = _two_point_file(tmp_path, "links")
+    assert main(["run", str(f), "--no-progress"]) == 0
+    (run,) = _runs(store, "links")
+    out = capsys.readouterr().out
+    urls = URL.findall(out)
+    assert any(run.info.run_id in u for u in urls), out
+    common = ["--profile", "quick", "--no-progress", "--jobs", "1"]
+    assert main(["experiment", str(f), *common]) == 0
+    out = capsys.readouterr().out
+    assert "report links: 1 runs" in out and "report not built" not in out, out
+    (parent,) = [r for r in _runs(store, "links") if r.data.tags.get("rnnstudy.kind")]
+    printed = URL.findall(out)
+    assert sum(parent.info.run_id in u for u in printed) >= 1, out
+    urls += printed
+    html = (tmp_path / "reports" / "links" / "index.html").read_text()
+    written = URL.findall(html)
+    assert any(parent.info.run_id in u for u in written), written
+    urls += written
+    from rnnstudy import cli
+
+    monkeypatch.setattr(cli.subprocess, "call", lambda cmd, **kw: 0)
+    assert main(["ui", "--port", "5123"]) == 0
+    ui = URL.findall(capsys.readouterr().out)
+    assert ui and ui[0].startswith("http://127.0.0.1:5123/#/experiments")
+    urls += ui
+    for u in urls:
+        assert "workflowType=machine_learning" in u, u
+    exp_id = parent.info.experiment_id
+    assert f"/#/experiments/{exp_id}/runs/{parent.info.run_id}?workflowType=" in " ".join(urls)
+    # no other module builds an MLflow UI address (a ``#/`` route): one helper, tracking.ui_url
+    pkg = Path(tracking.__file__).parent
+    builders = [
+        str(p.relative_to(pkg))
+        for p in pkg.rglob("*.py")
+        if p.name != "tracking.py" and "#/" in p.read_text()
+    ]
+    assert builders == [], builders

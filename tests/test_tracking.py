@@ -116,6 +116,16 @@ def test_sqlite_bulk_write_stores_what_log_batch_stores(store, monkeypatch):
 
     c = mlflow_retry.client()  # the fast path must also work through the retrying client
     exp = tracking.experiment_id(c, "bulk")
+    # checked here on the installed MLflow's schema (recorded below only once this passes)
+    revision = tracking.schema_revision(c._tracking_client.store)
+    monkeypatch.setattr(
+        tracking, "SQLITE_FAST_PATH_REVISIONS", tracking.SQLITE_FAST_PATH_REVISIONS | {revision}
+    )
+    fast = []
+    real_fast_path = tracking._sqlite_log_metrics
+    monkeypatch.setattr(
+        tracking, "_sqlite_log_metrics", lambda *a: fast.append(1) or real_fast_path(*a)
+    )
     runs = {
         "batch": tracking.start_run(c, exp, "batch"),
         "bulk": tracking.start_run(c, exp, "bulk"),
@@ -145,13 +155,14 @@ def test_sqlite_bulk_write_stores_what_log_batch_stores(store, monkeypatch):
         ],
         [(f"k{i % 7}", float(i % 13), i // 3, 1000 + i % 5) for i in range(2345)],
     ]
+    real_store = tracking._sqlite_store
     for name, rid in runs.items():
-        if name == "batch":
-            monkeypatch.setattr(tracking, "_sqlite_store", lambda c: None)
-        else:
-            monkeypatch.undo()
+        monkeypatch.setattr(
+            tracking, "_sqlite_store", (lambda c: None) if name == "batch" else real_store
+        )
         for points in calls:
             tracking.log_metrics(c, rid, points)
+    assert len(fast) == len(calls)  # "bulk" went through the fast path, "batch" did not
     a, b = runs["batch"], runs["bulk"]
     assert _table(store, "metrics", a) == _table(store, "metrics", b)
     # 1 duplicate in the first call, 2 in the second (-1e308 is how -inf is stored)
@@ -163,6 +174,40 @@ def test_sqlite_bulk_write_stores_what_log_batch_stores(store, monkeypatch):
         assert [r.data.metrics[key] for r in order][0] == c.get_run(b).data.metrics[key]
     latest = c.get_run(b).data.metrics
     assert (latest["a"], latest["b"], latest["c"], latest["d"]) == (1.0, 1.0, -1e308, 0.0)
+    monkeypatch.undo()
+    assert revision in tracking.SQLITE_FAST_PATH_REVISIONS, (
+        f"the fast path writes what log_batch writes on MLflow's schema revision {revision!r}"
+        " too: add it to tracking.SQLITE_FAST_PATH_REVISIONS"
+    )
+
+
+def test_issue21_item7_sqlite_fast_path_only_on_a_checked_schema_revision(store, monkeypatch):
+    """A SQLite store at another alembic revision than the fast path was checked on gets its
+    metrics through MLflow's log_batch: no direct write into a schema not known to match."""
+    import sqlite3
+
+    c = tracking.client()
+    rid = tracking.start_run(c, tracking.experiment_id(c, "rev"), "r")
+    with sqlite3.connect(tracking.sqlite_path(store)) as db:
+        (before,) = db.execute("SELECT version_num FROM alembic_version").fetchone()
+        db.execute("UPDATE alembic_version SET version_num = 'f00dfeedbeef'")
+    fast, batches = [], []
+    monkeypatch.setattr(tracking, "_sqlite_log_metrics", lambda *a: fast.append(a))
+    real_log_batch = MlflowClient.log_batch
+    monkeypatch.setattr(
+        MlflowClient,
+        "log_batch",
+        lambda self, *a, **kw: batches.append(kw) or real_log_batch(self, *a, **kw),
+    )
+    points = [("loss", 1.0 / (s + 1), s, 1000 + s) for s in range(5)] + [("nan", math.nan, 0)]
+    assert tracking.log_metrics(c, rid, points) == 6
+    assert fast == [] and len(batches) == 1 and len(batches[0]["metrics"]) == 6
+    assert tracking.metric_history(c, rid, "loss") == [
+        (s, 1.0 / (s + 1), 1000 + s) for s in range(5)
+    ]
+    latest = c.get_run(rid).data.metrics
+    assert latest["loss"] == 0.2 and math.isnan(latest["nan"])
+    assert before in tracking.SQLITE_FAST_PATH_REVISIONS  # the store was one the path knows
 
 
 def test_sqlite_bulk_write_refuses_a_deleted_run_like_log_batch(store):

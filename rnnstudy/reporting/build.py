@@ -32,6 +32,7 @@ class Report:
     runs: int
     problems: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # phase -> seconds
+    mlflow_url: str = ""  # the parent run (or the runs) in the MLflow UI, training view
 
 
 def safe_name(name: str) -> str:
@@ -57,6 +58,16 @@ def lead_first(data: data_mod.ReportData) -> list[tables.Table]:
     if lead is not None:
         lead.lead = True
     return ([lead] if lead else []) + tabs
+
+
+def mlflow_link(store) -> tuple[str, str]:
+    """(label, URL) of what the report shows in the MLflow UI: its parent run (which holds the
+    report too), else the experiment's runs; the Model-training view (``tracking.run_url``)."""
+    base = tracking.ui_base(store.uri)
+    if store.parent is not None:
+        url = tracking.run_url(store.experiment_id, str(store.parent["run_id"]), base=base)
+        return "parent run in MLflow", url
+    return "runs in MLflow", tracking.experiment_url(store.experiment_id, base)
 
 
 def build_report(
@@ -86,7 +97,8 @@ def build_report(
     folder = Path(out) / safe_name(name)
     folder.mkdir(parents=True, exist_ok=True)
     pngs = [(f, f.png()) for f in figs]
-    page = html.render(head, pngs, tabs, problems)
+    link = mlflow_link(store)
+    page = html.render(head, pngs, tabs, problems, [link])
     (folder / "index.html").write_text(page, encoding="utf-8")
     lap("html")
     pages = pdf.render(folder / "report.pdf", head, figs, tabs)
@@ -105,4 +117,5 @@ def build_report(
         len(data.runs),
         problems,
         secs,
+        link[1],
     )

@@ -1,9 +1,11 @@
 """``index.html``: one self-contained file (CSS inline, figures as base64 PNG data URIs, no
-script, no external URL), so it opens offline and can be mailed round."""
+script, no outside href or src), so it opens offline and can be mailed round. The MLflow UI
+address of its runs (``tracking.run_url``: the Model-training view) is text, not a link."""
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from html import escape
 
 from rnnstudy.reporting.figures.base import Figure
@@ -47,8 +49,12 @@ def _title(h: Header) -> str:
     return f'<h1>{escape(h.experiment)}</h1>\n<p class="sub">rnnstudy report</p>'
 
 
-def _header(h: Header) -> str:
+def _header(h: Header, links: Sequence[tuple[str, str]] = ()) -> str:
     rows = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in h.fields)
+    rows += "".join(
+        f"<dt>{escape(k)}</dt><dd><code>{escape(url)}</code></dd>"  # text: no outside href
+        for k, url in links
+    )
     out = [f'<section id="about"><h2>About this report</h2><dl>{rows}</dl>']
     if h.reproduce:
         cmds = "\n".join(
@@ -100,9 +106,11 @@ def render(
     figures: list[tuple[Figure, bytes]],
     tables: list[Table],
     problems: list[str] | None = None,
+    links: list[tuple[str, str]] | None = None,
 ) -> str:
     """The whole page. ``figures``: (figure, its PNG bytes). Figures and tables marked
-    ``lead`` come first, before the header details."""
+    ``lead`` come first, before the header details. ``links``: (label, URL) rows of the
+    header, URLs made by ``tracking.run_url`` / ``tracking.experiment_url``."""
     lead_figs = [(f, png) for f, png in figures if f.lead]
     lead_tabs = [t for t in tables if t.lead]
     figures = [(f, png) for f, png in figures if not f.lead]
@@ -120,7 +128,7 @@ def render(
         f"<style>{CSS}</style></head><body><main>",
         _title(h),
         _lead(lead_figs, lead_tabs),
-        _header(h),
+        _header(h, links or []),
     ]
     if problems:
         parts += [f'<p class="note">figure not drawn: {escape(p)}</p>' for p in problems]

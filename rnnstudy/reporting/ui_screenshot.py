@@ -10,8 +10,14 @@ expand the parent run, group the runs by ``cell``, switch to the chart view and 
 charts for ``val/acc`` (validation accuracy over training, one line per cell, seeds pooled into
 a band).
 
-With ``--figure figures/gradient_through_time_l0.png`` (and ``--cell``, ``--task``): one child
-run's Artifacts tab showing that figure (``rnnstudy.reporting.run_figures``).
+With ``--figure figures/gradient_through_time_l0.png`` (and ``--cell``, ``--task``): one
+training run's Artifacts tab showing that figure (``rnnstudy.reporting.run_figures``), e.g.
+``docs/ui-run-figure.png`` from a real tour run in a store of its own::
+
+    mkdir -p /tmp/ui && export MLFLOW_TRACKING_URI=sqlite:////tmp/ui/mlflow.db
+    rnnstudy run experiments/tour.yaml --profile quick --set model.cell=lstm
+    python -m rnnstudy.reporting.ui_screenshot --figure figures/gradient_through_time_l0.png \\
+        --cell lstm --out docs/ui-run-figure.png
 """
 
 from __future__ import annotations
@@ -37,14 +43,14 @@ EXPAND_PARENT = (
 GROUP_BY = '[data-testid="column-selection-dropdown"]'
 CHART_SEARCH = 'input[placeholder="Search metric charts"]'
 TREE_ITEM = "span, div, a, li, button"  # an artifact tree entry, matched by its exact text
+FIGURE_SHOWN = "Array.from(document.images).some(i => i.complete && i.naturalWidth > 300)"
 
 
 def start_ui(uri: str, port: int) -> subprocess.Popen:
-    """``mlflow ui`` on 127.0.0.1:``port`` over ``uri``; returns once it answers."""
-    mlflow = Path(sys.executable).with_name("mlflow")
+    """``mlflow ui`` on 127.0.0.1:``port`` over ``uri`` (this interpreter's MLflow, as
+    ``rnnstudy ui`` runs it); returns once it answers."""
     proc = subprocess.Popen(
-        [str(mlflow), "ui", "--host", "127.0.0.1", "--port", str(port)]
-        + ["--backend-store-uri", uri, "--workers", "1"],
+        tracking.ui_command(uri, port, workers=1),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # its server workers are stopped with it (stop_ui)
@@ -75,10 +81,10 @@ def stop_ui(proc: subprocess.Popen) -> None:
 
 
 def compare_url(base: str, exp_id: str, task: str | None) -> str:
-    q = {"workflowType": "machine_learning", "compareRunsMode": "CHART"}
+    q = {"compareRunsMode": "CHART"}
     if task:
         q["searchFilter"] = f"tags.task = '{task}'"
-    return f"{base}/#/experiments/{exp_id}/runs?{urllib.parse.urlencode(q)}"
+    return tracking.experiment_url(exp_id, base, **q)
 
 
 def escape(b: Browser) -> None:
@@ -115,31 +121,39 @@ def shoot(
 
 def shoot_figure(base: str, exp_id: str, run_id: str, figure: str, out: Path) -> None:
     """A child run's Artifacts tab with ``figure`` (``figures/<name>.png``) open."""
-    url = f"{base}/#/experiments/{exp_id}/runs/{run_id}/artifacts?workflowType=machine_learning"
+    url = tracking.run_url(exp_id, run_id, "artifacts", base)
     folder, name = figure.rsplit("/", 1)
     with Browser(1600, 1000) as b:
         b.goto(url, settle=2)
         if b.center(ASSISTANT_CLOSE):
             b.click(ASSISTANT_CLOSE)
         b.click(TREE_ITEM, folder, timeout=120)
-        b.click(TREE_ITEM, name)
-        b.wait_for("Array.from(document.images).some(i => i.complete && i.naturalWidth > 300)", 60)
+        for attempt in range(3):  # the tree may still move while the folder opens
+            b.sleep(1.5)
+            b.click(TREE_ITEM, name)
+            try:
+                b.wait_for(FIGURE_SHOWN, 20)
+                break
+            except TimeoutError:
+                if attempt == 2:
+                    raise
         b.sleep(1)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(b.screenshot())
 
 
 def child_run(uri: str, exp_id: str, cell: str | None, task: str | None) -> str:
-    """The first child run (by start time) with these ``cell`` and ``task`` tags."""
+    """The first training run (by start time) with these ``cell`` and ``task`` tags: a child
+    run of an experiment, or a single ``rnnstudy run`` (no parent run, not a parent)."""
     c = tracking.client(uri)
     want = {"cell": cell, "task": task}
     for r in reversed(tracking.search_runs(c, exp_id)):
         tags = r.data.tags
-        if tracking.PARENT_TAG in tags and all(
+        if tracking.KIND_TAG not in tags and all(
             v is None or tags.get(k) == v for k, v in want.items()
         ):
             return r.info.run_id
-    raise SystemExit(f"no child run with cell={cell} task={task}")
+    raise SystemExit(f"no training run with cell={cell} task={task}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     port = free_port()
     ui = start_ui(uri, port)
-    base = f"http://127.0.0.1:{port}"
+    base = tracking.local_ui(port)
     try:
         if args.figure:
             rid = child_run(uri, exp.experiment_id, args.cell, args.task)
