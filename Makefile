@@ -40,12 +40,12 @@ test: $(STAMP) system ## run the test suite (sets up .venv and the system packag
 	MPLBACKEND=agg $(BIN)/pytest -q $(ARGS)
 
 lint: $(STAMP) ## ruff format check + lint
-	$(BIN)/ruff format --check rnnstudy tests benchmarks
-	$(BIN)/ruff check rnnstudy tests benchmarks
+	$(BIN)/ruff format --check rnnstudy tests benchmarks tools
+	$(BIN)/ruff check rnnstudy tests benchmarks tools
 
 format: $(STAMP) ## ruff format + autofix
-	$(BIN)/ruff format rnnstudy tests benchmarks
-	$(BIN)/ruff check --fix rnnstudy tests benchmarks
+	$(BIN)/ruff format rnnstudy tests benchmarks tools
+	$(BIN)/ruff check --fix rnnstudy tests benchmarks tools
 
 ui: $(STAMP) ## MLflow UI over the project's store, training view, on http://127.0.0.1:5000 (PORT=5001: another port)
 	$(BIN)/rnnstudy ui --port $(PORT) $(ARGS)
@@ -53,10 +53,14 @@ ui: $(STAMP) ## MLflow UI over the project's store, training view, on http://127
 dashboard: $(STAMP) ## optuna-dashboard on http://127.0.0.1:8080 over a sweep's storage (ARGS=optuna/<study>.journal or a postgresql:// URL)
 	$(BIN)/python -m rnnstudy.sweeps.dashboard $(ARGS)
 
+screenshots: $(STAMP) system ## docs/ui-compare.png, docs/ui-run-figure.png: a real MLflow UI over the tour in the project's store (make experiment first), headless Chromium via Playwright (tools/ui_screenshot.py)
+	$(BIN)/python -m tools.ui_screenshot --experiment tour --task qa_distance --out docs/ui-compare.png
+	$(BIN)/python -m tools.ui_screenshot --experiment tour --figure figures/gradient_through_time_l0.png --cell lstm --out docs/ui-run-figure.png
+
 clean: ## remove generated files (keeps .venv and mlflow.db)
 	rm -rf .pytest_cache .ruff_cache **/__pycache__ reports/*/ 
 
 distclean: clean ## also remove .venv, mlflow.db, artifacts
 	rm -rf $(VENV) mlflow.db mlruns mlartifacts
 
-.PHONY: help setup system experiment run sweep report bench test lint format ui dashboard clean distclean
+.PHONY: help setup system experiment run sweep report bench test lint format ui dashboard screenshots clean distclean

@@ -15,11 +15,11 @@ from rnnstudy.horizon import HORIZON_ACC, buckets, memory_horizon
 from rnnstudy.reporting import claim
 from rnnstudy.reporting import data as data_mod
 from rnnstudy.reporting.build import build_report
-from rnnstudy.reporting.cdp import Browser
 from rnnstudy.reporting.figures import horizon as horizon_fig
 from rnnstudy.reporting.figures import propagation as propagation_fig
 from rnnstudy.reporting.figures import reach as reach_fig
 from rnnstudy.reporting.store import open_store
+from tools.browser import Browser
 
 TASKS = {
     "copy": {"task.A": 8, "task.K": 3, "task.d_min": 4, "task.d_max": 40},

@@ -18,7 +18,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from rnnstudy.reporting.facts import baseline
 from rnnstudy.reporting.figures.ablation import wilson
 from rnnstudy.reporting.pdf import column_groups, table_pages
 from rnnstudy.reporting.store import open_store
+from tools.browser import Browser
 
 PNG = b"\x89PNG\r\n\x1a\n"
 EXPECTED_FIGURES = [
@@ -240,38 +240,14 @@ def need(tool: str, package: str) -> str:
 
 
 def test_headless_chromium_loads_the_page_without_console_errors(tiny):
-    chromium = need("chromium", "chromium")
-    html = tiny["report"].html.resolve()
-    with tempfile.TemporaryDirectory() as profile:
-        out = subprocess.run(
-            [
-                chromium,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                f"--user-data-dir={profile}",
-                "--enable-logging=stderr",
-                "--v=0",
-                "--dump-dom",
-                html.as_uri(),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert "<title>tiny — rnnstudy report</title>" in out.stdout
-    assert out.stdout.count('src="data:image/png;base64,') == len(EXPECTED_FIGURES)
-    bad = [
-        ln
-        for ln in out.stderr.splitlines()
-        if "Uncaught" in ln or "ERROR:CONSOLE" in ln or "Failed to load resource" in ln
-    ]
-    assert bad == [], bad
+    need("chromium", "chromium")
+    with Browser(1600, 1000) as b:  # Playwright on the system Chromium (tools/browser.py)
+        b.goto(tiny["report"].html.resolve().as_uri(), settle=1)
+        dom = b.content()
+        console = list(b.console)
+    assert "<title>tiny — rnnstudy report</title>" in dom
+    assert dom.count('src="data:image/png;base64,') == len(EXPECTED_FIGURES)
+    assert console == [], console
 
 
 def test_pdftoppm_rasterises_every_page(tiny, tmp_path):

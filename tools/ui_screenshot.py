@@ -1,22 +1,25 @@
 """Screenshot of the MLflow UI comparing the cells, for ``docs/`` (a real ``mlflow ui`` in
-headless Chromium, driven the way README tells a person to do it by hand).
+headless system Chromium driven by Playwright, ``tools/browser.py``, the way README tells a
+person to do it by hand). Developer tooling, not part of ``rnnstudy``; ``make screenshots``
+regenerates both docs images from the project's store (after ``make experiment``).
 
-    python -m rnnstudy.reporting.ui_screenshot --experiment tour --task delayed_recall \\
+    python -m tools.ui_screenshot --experiment tour --task delayed_recall \\
         --out docs/ui-compare.png            # store: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db
 
 Steps, as in README: open the experiment in the "Model training" view
-(``?workflowType=machine_learning``), filter the runs to one task (``tags.task = '…'``),
-expand the parent run, group the runs by ``cell``, switch to the chart view and search the
-charts for ``val/acc`` (validation accuracy over training, one line per cell, seeds pooled into
-a band).
+(``?workflowType=machine_learning``, from ``rnnstudy.tracking.experiment_url``), filter the runs
+to one task (``tags.task = '…'``), expand the parent run, group the runs by ``cell``, switch to
+the chart view and search the charts for ``val/acc`` (validation accuracy over training, one
+line per cell, seeds pooled into a band).
 
 With ``--figure figures/gradient_through_time_l0.png`` (and ``--cell``, ``--task``): one
-training run's Artifacts tab showing that figure (``rnnstudy.reporting.run_figures``), e.g.
-``docs/ui-run-figure.png`` from a real tour run in a store of its own::
+training run's Artifacts tab (``rnnstudy.tracking.run_url``) showing that figure
+(``rnnstudy.reporting.run_figures``), e.g. ``docs/ui-run-figure.png`` from a real tour run in a
+store of its own::
 
     mkdir -p /tmp/ui && export MLFLOW_TRACKING_URI=sqlite:////tmp/ui/mlflow.db
     rnnstudy run experiments/tour.yaml --profile quick --set model.cell=lstm
-    python -m rnnstudy.reporting.ui_screenshot --figure figures/gradient_through_time_l0.png \\
+    python -m tools.ui_screenshot --figure figures/gradient_through_time_l0.png \\
         --cell lstm --out docs/ui-run-figure.png
 """
 
@@ -25,15 +28,15 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
-import urllib.parse
 import urllib.request
 from pathlib import Path
 
 from rnnstudy import tracking
-from rnnstudy.reporting.cdp import Browser, free_port
+from tools.browser import Browser
 
 ASSISTANT_CLOSE = '[data-component-id="mlflow.assistant.chat_panel.close"]'
 EXPAND_PARENT = (
@@ -44,6 +47,12 @@ GROUP_BY = '[data-testid="column-selection-dropdown"]'
 CHART_SEARCH = 'input[placeholder="Search metric charts"]'
 TREE_ITEM = "span, div, a, li, button"  # an artifact tree entry, matched by its exact text
 FIGURE_SHOWN = "Array.from(document.images).some(i => i.complete && i.naturalWidth > 300)"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def start_ui(uri: str, port: int) -> subprocess.Popen:
@@ -87,14 +96,6 @@ def compare_url(base: str, exp_id: str, task: str | None) -> str:
     return tracking.experiment_url(exp_id, base, **q)
 
 
-def escape(b: Browser) -> None:
-    for kind in ("keyDown", "keyUp"):
-        b.call(
-            "Input.dispatchKeyEvent",
-            {"type": kind, "key": "Escape", "code": "Escape", "windowsVirtualKeyCode": 27},
-        )
-
-
 def shoot(
     base: str, exp_id: str, out: Path, task: str | None, group_by: list[str], charts: str
 ) -> None:
@@ -110,7 +111,7 @@ def shoot(
                 b.click(GROUP_BY)
             b.click("[role=menuitemcheckbox]", tag)
             b.sleep(0.5)
-        escape(b)
+        b.press("Escape")
         b.click(CHART_SEARCH)
         b.type(charts)
         b.wait_for("document.querySelectorAll('.js-plotly-plot .main-svg').length > 0", 120)
