@@ -1,4 +1,5 @@
-"""The ``sparse`` init (Pascanu et al. 2013's smart_tanh) and its dense N(0, 0.1) variant."""
+"""The ``sparse`` init (Pascanu et al. 2013's smart_tanh), its dense N(0, 0.1) variant, and ``xavier``
+(Arjovsky et al. 2016: Glorot for every matrix including the readout, zero biases, forget bias 1)."""
 
 import numpy as np
 import pytest
@@ -60,3 +61,31 @@ def test_basic_tanh_is_dense_normal_01():
     assert float(w.std()) == pytest.approx(0.1, rel=0.03)
     assert float(m.head.weight.detach().std()) == pytest.approx(0.1, rel=0.05)
     assert torch.all(m.layers[0].bias_hh_l0 == 0)
+
+
+@pytest.mark.parametrize("cell,blocks", [("rnn", 1), ("lstm", 4), ("gru", 3)])
+def test_xavier_is_glorot_everywhere_with_zero_biases(cell, blocks):
+    """amarshah/complex_RNN models.py:6-12 (bound sqrt(6/(n_in+n_out)), per gate matrix),
+    :155-170 and :215-236 (zero biases, b_f = 1, Glorot out_mat, zero out_bias)."""
+    torch.manual_seed(5)
+    H, n_in, n_out = 128, 2, 9
+    m = RecurrentNet(
+        ModelConfig(cell=cell, hidden_size=H, init="xavier", forget_bias=1.0), n_in, n_out, "last"
+    )
+    layer = m.layers[0]
+    for w, fan_in, fan_out in [
+        (layer.weight_hh_l0, H, H),
+        (layer.weight_ih_l0, n_in, H),
+        (m.head.weight, H, n_out),
+    ]:
+        bound = float(np.sqrt(6.0 / (fan_in + fan_out)))
+        for block in w.detach().chunk(blocks if w is not m.head.weight else 1, 0):
+            assert float(block.abs().max()) <= bound
+            assert float(block.abs().max()) > 0.9 * bound  # uniform up to the bound, not narrower
+    assert torch.all(m.head.bias == 0) and torch.all(layer.bias_hh_l0 == 0)
+    b = layer.bias_ih_l0.detach()
+    if cell == "lstm":  # torch's gate order i, f, g, o: the forget block carries the bias
+        assert torch.all(b[H : 2 * H] == 1.0)
+        assert torch.all(b[:H] == 0) and torch.all(b[2 * H :] == 0)
+    else:
+        assert torch.all(b == 0)

@@ -8,6 +8,12 @@ every weight matrix drawn from N(0, 0.01), biases zero, and each row of each ``W
 keeps 15 randomly chosen nonzeros before the block is scaled to spectral radius
 ``recurrent_gain`` (0.95 when unset, their value). ``basic_tanh`` is their dense N(0, 0.1)
 variant (RNN.py:115-124: every weight N(0, 0.1), biases zero, no rescaling).
+
+``xavier`` is Arjovsky, Shah & Bengio 2016's init (amarshah/complex_RNN models.py:6-12,
+155-170, 215-236): Glorot uniform, bound sqrt(6/(n_in+n_out)), for every matrix including the
+readout, each LSTM gate block on its own; every bias zero, except the LSTM forget gate's at
+``forget_bias`` (their b_f = 1). (Their learned initial states h_0, c_0 start at zero, which is
+our fixed initial state at step 0; they are not learned here.)
 """
 
 from __future__ import annotations
@@ -81,8 +87,13 @@ def initialise(model: nn.Module, cfg: ModelConfig) -> None:
                     p.normal_(0.0, SPARSE_STD)  # W_uh: dense N(0, 0.01)
                 elif cfg.init == "basic_tanh":
                     p.normal_(0.0, BASIC_STD)
-            elif name.startswith("bias") and cfg.init in ("identity", "sparse", "basic_tanh"):
-                p.zero_()  # IRNN (Le et al. 2015) and Pascanu et al.: zero biases
+            elif name.startswith("bias") and cfg.init in (
+                "identity",
+                "sparse",
+                "basic_tanh",
+                "xavier",
+            ):
+                p.zero_()  # IRNN (Le et al. 2015), Pascanu et al., Arjovsky et al.: zero biases
             if cfg.cell == "lstm" and name.startswith("bias"):
                 H = cfg.hidden_size
                 if name.startswith("bias_ih"):
@@ -91,4 +102,7 @@ def initialise(model: nn.Module, cfg: ModelConfig) -> None:
                     p[H : 2 * H] = 0.0
     if cfg.init in ("sparse", "basic_tanh"):  # the readout too (RNN.py:120-123, :136-139)
         model.head.weight.normal_(0.0, SPARSE_STD if cfg.init == "sparse" else BASIC_STD)
+        model.head.bias.zero_()
+    elif cfg.init == "xavier":  # Arjovsky et al.: Glorot readout, zero output bias (:166-168)
+        nn.init.xavier_uniform_(model.head.weight)
         model.head.bias.zero_()
