@@ -126,3 +126,71 @@ def test_adding_and_temporal_order_give_sources() -> None:
     relevant = to.x[..., :2].sum(dim=2)  # A or B shown
     assert torch.equal(to.meta["source"], torch.argmax(relevant, dim=1))
     assert to.meta["source"].dtype == torch.long and to.meta["source"].shape == (64,)
+
+
+# ---------------------------------------------------------------- the cards' read-out tools
+
+
+def test_no_repro_module_imports_mlflow() -> None:
+    """Only rnnstudy/tracking.py imports mlflow: the reproduction tools go through it."""
+    import ast
+
+    files = [
+        *(ROOT / "experiments" / "repro").glob("*.py"),
+        *(ROOT / "rnnstudy" / "repro").glob("*.py"),
+    ]
+    assert files
+    for f in files:
+        for node in ast.walk(ast.parse(f.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            assert not any(n.split(".")[0] == "mlflow" for n in names), f"{f.name} imports mlflow"
+
+
+def test_rate_per_100_and_their_figure() -> None:
+    """The decay rate over the part of a curve a figure with a 10^-24 floor shows; their figure
+    (as read) has the LSTM falling faster than the RNN at initialisation."""
+    import numpy as np
+
+    from rnnstudy.repro.gradnorms import published_rate, rate_per_100
+
+    t = np.arange(1000)
+    lg = -3.0 * (999 - t) / 100.0  # falls 3 orders per 100 steps back from t = 999
+    rate, exit_t = rate_per_100(lg)
+    assert rate == pytest.approx(3.0) and exit_t == 199  # -24 at t = 199, below it before
+    flat = np.full(1000, -1.0)
+    assert rate_per_100(flat) == (0.0, None)
+    rnn, _ = published_rate("init", "rnn")
+    lstm, lstm_exit = published_rate("init", "lstm")
+    assert 1.0 < rnn < 1.7 and 3.5 < lstm < 4.5 and lstm_exit == 455
+
+
+def test_copy_baseline_is_the_task_memoryless_loss() -> None:
+    from rnnstudy.repro.copycurves import baseline
+
+    for T in (100, 200):
+        cfg = parse_run({"task": {"name": "copy", "A": 8, "K": 10, "T": T}}).task
+        assert baseline(T) == pytest.approx(cfg.memoryless_loss)
+
+
+def test_readout_tools_on_quick_runs(module_store: str, tmp_path: Path) -> None:
+    """Each card's read-out tool reads the runs of its quick profile from MLflow."""
+    from rnnstudy.repro import copycurves, gradnorms, pascanu
+
+    for stem in ("arjovsky2016_gradnorms", "arjovsky2016_copy", "pascanu2013"):
+        path = ROOT / "experiments" / "repro" / f"{stem}.yaml"
+        assert main(["experiment", str(path), "--profile", "quick", "--no-progress",
+                     "--no-report", "--jobs", "1"]) == 0  # fmt: skip
+    _, profiles = gradnorms.load("arjovsky2016_gradnorms")
+    assert {p.step for p in profiles} == {0, 2} and len(profiles[0].log10) == 20
+    assert len(gradnorms.table(profiles)) == len(profiles) + 1
+    gradnorms.figure(profiles, str(tmp_path / "g.png"))
+    _, curves = copycurves.load("arjovsky2016_copy", "quick")
+    assert curves and all(c.examples[-1] == 3 * c.batch for c in curves)
+    copycurves.figure(curves, str(tmp_path / "c.png"))
+    _, rs = pascanu.rows("pascanu2013", "quick")
+    assert len(rs) == 2 and {r["clip"] for r in rs} == {"none", "norm:1"}
+    assert any("finished runs solved" in line for line in pascanu.table(rs))
