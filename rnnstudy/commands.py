@@ -3,6 +3,7 @@
     rnnstudy run experiments/tour.yaml --profile quick
     rnnstudy experiment experiments/clip_ablation.yaml --profile quick --jobs 2
     rnnstudy experiment experiments/clip_ablation.yaml --resume          # after an interruption
+                                    # (runs with train.checkpoint_every continue from their checkpoint)
     rnnstudy experiment experiments/clip_ablation.yaml --resume-from RUN_ID
 
 An experiment is one parent MLflow run with one child run per grid point (tag ``config_hash``),
@@ -20,7 +21,15 @@ from rnnstudy import tracking
 from rnnstudy.config import ConfigError, parse_sets
 from rnnstudy.experiment import ExperimentFile, Point, base_config, expand, load_experiment
 from rnnstudy.parallel import PointDone, run_points
-from rnnstudy.resume import HASH_TAG, children, config_hash, finished_by_hash, latest_parent, reopen
+from rnnstudy.resume import (
+    HASH_TAG,
+    children,
+    config_hash,
+    finished_by_hash,
+    latest_parent,
+    reopen,
+    resumable,
+)
 from rnnstudy.runner import run_one
 from rnnstudy.studies import STUDY_TAG, collect, summarise
 from rnnstudy.studies.points import point_table
@@ -95,13 +104,17 @@ def _experiment(args, exp: ExperimentFile, points: list[Point], hashes: list[str
     file_tags = exp_tags(exp)
     parent = _find_parent(c, exp_id, args, profile)
     done: set[str] = set()
+    again: dict[str, str] = {}  # config hash -> an interrupted run to continue (checkpoint)
     if parent is not None:
         runs = children(c, exp_id, parent)
         done = set(finished_by_hash(runs)) & set(hashes)
+        again = {h: r.info.run_id for h, r in resumable(runs).items() if h in hashes}
+        again = {h: rid for h, rid in again.items() if h not in done}
         stale = reopen(c, parent, runs)
         tracking.set_tags(c, parent, {"resumed": "true", "outcome": "running"})
         print(f"resuming parent run {parent}: {len(done)} of {len(points)} points finished", end="")
-        print(f", {stale} interrupted child run(s) marked KILLED" if stale else "")
+        print(f", {stale} interrupted child run(s) marked KILLED" if stale else "", end="")
+        print(f", {len(again)} to continue from their checkpoints" if again else "")
     else:
         if args.resume:
             print(f"--resume: no earlier {exp.name} [{profile}] run found; starting a new one")
@@ -151,6 +164,7 @@ def _experiment(args, exp: ExperimentFile, points: list[Point], hashes: list[str
             jobs=args.jobs,
             progress=not args.no_progress and args.jobs == 1,
             report=report,
+            resume=[again.get(hashes[i]) for i in todo],
         )
     except BaseException as err:  # Ctrl-C, SIGTERM (Lightning raises it), a bug: never RUNNING
         killed = isinstance(err, KeyboardInterrupt) or "SIGTERM" in type(err).__name__

@@ -410,6 +410,10 @@ class TrainConfig(_Strict):
     # threads that spin-wait for a busy core make a step up to 40x slower on a loaded machine.
     threads: PositiveInt = 1
     precision: Literal["32", "64"] = "32"
+    # save the Lightning checkpoint every N steps into the run's artifacts
+    # (``checkpoints/last.ckpt``): ``rnnstudy experiment FILE --resume`` continues a killed run
+    # from it in the same MLflow run (rnnstudy.checkpoint). None = off.
+    checkpoint_every: PositiveInt | None = None
 
 
 class ProbeConfig(_Strict):

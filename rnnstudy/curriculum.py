@@ -97,6 +97,17 @@ class DistanceSchedule(pl.Callback):
             trainer.logger.log_metrics({"train/d_max": float(self.hi)}, step=trainer.global_step)
             self._logged_hi = self.hi
 
+    def state_dict(self) -> dict:
+        """What a checkpoint keeps (rnnstudy.checkpoint): range, learned, reached."""
+        return {"hi": self.hi, "learned": self.learned, "reached": dict(self.reached),
+                "logged_hi": self._logged_hi}  # fmt: skip
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.hi, self.learned = int(state_dict["hi"]), int(state_dict["learned"])
+        self.reached = {int(d): int(s) for d, s in state_dict["reached"].items()}
+        self._logged_hi = state_dict["logged_hi"]
+        self.data.d_range = (self.d_min, self.hi)
+
     def final_metrics(self) -> dict[str, float]:
         out = {f"final/{horizon.LEARNED}": float(self.learned)}
         out.update({f"final/{horizon.STEPS_TO}{d}": float(s) for d, s in self.reached.items()})

@@ -13,6 +13,8 @@ the batch refilled from follow-up draws of the same step (tasks with ``disjoint_
 The core tasks' training range of distances is ``TaskData.d_range`` (None: the task's whole
 range); the distance schedule (rnnstudy.curriculum) narrows and widens it while training runs
 (the stream is read in-process, ``num_workers=0``, so the change applies to the next batches).
+A run resumed from a checkpoint starts the stream at the batch it had reached
+(``TrainStream.start``, set by ``rnnstudy.checkpoint.RunCheckpoint``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from rnnstudy.tasks import Batch, Task
 TRAIN, VAL, TEST = 1, 2, 3
 VAL_CHUNK = 256  # validation examples per seed (fixed: the set is prefix-stable in val_size)
 MAX_REFILLS = 100  # follow-up draws to replace training rows that equal validation inputs
+KEEP_RANGES = 8  # batches whose distance range the stream remembers (TrainStream.ranges)
 
 
 def derive_seed(seed: int, purpose: int, index: int = 0) -> int:
@@ -119,15 +122,36 @@ class TrainStream:
     def __init__(self, task: Task, seed: int, batch_size: int, exclude: RowSet | None):
         self.task, self.seed, self.batch_size, self.exclude = task, seed, batch_size, exclude
         self.d_range: tuple[int, int] | None = None
+        self.start = 0  # the first batch index a new iterator yields (a resumed run's position)
+        # the range each recent batch was drawn with (Lightning draws a batch ahead, before the
+        # validation that may widen the range): a checkpoint keeps those of batches drawn but
+        # not yet trained on, and a resumed run draws them again with the same ranges
+        self.ranges: dict[int, tuple[int, int] | None] = {}
 
     def _draw(self, seed: int) -> Batch:
-        if self.d_range is None:
+        return self._draw_in(seed, self.d_range)
+
+    def _draw_in(self, seed: int, d_range: tuple[int, int] | None) -> Batch:
+        if d_range is None:
             return self.task.generate(seed, self.batch_size)
-        return self.task.generate(seed, self.batch_size, d_range=self.d_range)
+        return self.task.generate(seed, self.batch_size, d_range=d_range)
 
     def batch(self, step: int) -> Batch:
+        """Training batch ``step``, drawn with the current distance range."""
+        return self._batch(step, self.d_range)
+
+    def next_batch(self, step: int) -> Batch:
+        """Batch ``step`` of the training iterator: drawn with the range remembered for it (a
+        resumed run's batches drawn ahead before its checkpoint), else with the current range,
+        which is remembered."""
+        d_range = self.ranges.setdefault(step, self.d_range)
+        for old in [i for i in self.ranges if i < step - KEEP_RANGES]:
+            del self.ranges[old]
+        return self._batch(step, d_range)
+
+    def _batch(self, step: int, d_range: tuple[int, int] | None) -> Batch:
         seed = derive_seed(self.seed, TRAIN, step)
-        b = self._draw(seed)
+        b = self._draw_in(seed, d_range)
         if not self.exclude:
             return b
         kept: list[Batch] = []
@@ -138,7 +162,7 @@ class TrainStream:
             kept.append(b.take(keep))
             if sum(len(k) for k in kept) >= self.batch_size:
                 return Batch.cat(kept).slice(0, self.batch_size)
-            b = self._draw(derive_seed(seed, TRAIN, attempt))  # a follow-up draw of this step
+            b = self._draw_in(derive_seed(seed, TRAIN, attempt), d_range)  # a follow-up draw
         raise ValueError(
             f"task {self.task.cfg.name}: the validation set holds almost every input, so no"
             " training batch avoids it; lower train.val_size or widen the task"
@@ -150,9 +174,9 @@ class _Stream(IterableDataset):
         self.stream = stream
 
     def __iter__(self):
-        step = 0
+        step = self.stream.start
         while True:
-            yield self.stream.batch(step)
+            yield self.stream.next_batch(step)
             step += 1
 
 

@@ -4,6 +4,10 @@ One SQLite write costs milliseconds, so metrics are buffered and sent through
 ``rnnstudy.tracking.log_metrics`` (``log_batch``, up to 1,000 points a call) every
 ``flush_every`` points or ``flush_seconds`` seconds, and at the end of training. It talks to
 MLflow only through ``rnnstudy.tracking``.
+
+A run resumed from a checkpoint (``rnnstudy.checkpoint``) passes ``skip_to``: per metric key the
+largest step the store already holds; points of that key at or below it are dropped (they are
+in the store already), so no step is logged twice.
 """
 
 from __future__ import annotations
@@ -20,8 +24,16 @@ from rnnstudy import tracking
 class BufferedMLflowLogger(Logger):
     """A Lightning logger that buffers metrics and sends them in batches to one MLflow run."""
 
-    def __init__(self, c: Any, run_id: str, flush_every: int = 5000, flush_seconds: float = 30):
+    def __init__(
+        self,
+        c: Any,
+        run_id: str,
+        flush_every: int = 5000,
+        flush_seconds: float = 30,
+        skip_to: dict[str, int] | None = None,
+    ):
         super().__init__()
+        self.skip_to = skip_to or {}  # key -> largest step already stored (a resumed run)
         self.client, self.run_id = c, run_id
         self.flush_every, self.flush_seconds = flush_every, flush_seconds
         self._buf: list[tuple[str, float, int, int]] = []  # key, value, step, ms
@@ -41,8 +53,14 @@ class BufferedMLflowLogger(Logger):
 
     @rank_zero_only
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        ts = int(time.time() * 1000)
-        self._buf.extend((k, float(v), int(step or 0), ts) for k, v in metrics.items())
+        ts, step = int(time.time() * 1000), int(step or 0)
+        if self.skip_to:
+            metrics = {
+                k: v
+                for k, v in metrics.items()
+                if step > self.skip_to.get(tracking.clean_key(k), -1)
+            }
+        self._buf.extend((k, float(v), step, ts) for k, v in metrics.items())
         if (
             len(self._buf) >= self.flush_every
             or time.monotonic() - self._last_flush > self.flush_seconds

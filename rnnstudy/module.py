@@ -154,6 +154,18 @@ class SequenceModule(pl.LightningModule):
         self._probe_due = False
         self._probe_x: Tensor | None = None  # per_window: the sequence of the probed update
 
+    @property
+    def at_sequence_start(self) -> bool:
+        """The next training step begins a new sequence batch (always, except per-window
+        TBPTT between the updates of one sequence)."""
+        return self._update == 0
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["rnnstudy_module"] = {"steps_to_solve": self.steps_to_solve}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.steps_to_solve = checkpoint.get("rnnstudy_module", {}).get("steps_to_solve")
+
     def inputs(self, batch: Batch) -> Tensor:
         """``batch.x`` on the model's device and in its dtype (float64 under precision 64)."""
         return batch.x.to(self.device, self.dtype)

@@ -80,8 +80,10 @@ def run_point(
     parent_id: str | None,
     tags: dict[str, str],
     progress: bool = False,
+    resume_run: str | None = None,
 ) -> PointDone:
-    """Train one point (in whichever process this runs); never raises for a failed run."""
+    """Train one point (in whichever process this runs); never raises for a failed run.
+    ``resume_run``: an interrupted run of this point to continue from its checkpoint."""
     from rnnstudy.config import parse_run
     from rnnstudy.runner import run_one
 
@@ -93,6 +95,7 @@ def run_point(
             parent_id=parent_id,
             extra_tags=tags,
             progress=progress,
+            resume_run=resume_run,
         )
     except Exception as err:  # recorded FAILED in MLflow by run_one; the experiment goes on
         return PointDone(label, "failed", time.perf_counter() - t0, error=repr(err)[:500])
@@ -108,9 +111,12 @@ def run_points(
     jobs: int = 1,
     progress: bool = False,
     report: Report | None = None,
+    resume: list[str | None] | None = None,
 ) -> list[PointDone]:
-    """Run every point once; ``tags[i]`` are extra tags for point i. Results in point order."""
+    """Run every point once; ``tags[i]`` are extra tags for point i; ``resume[i]``, if given,
+    an interrupted run of point i to continue from its checkpoint. Results in point order."""
     n = len(points)
+    again = resume or [None] * n
     args = [
         (p.config.model_dump(mode="json"), p.label, experiment, parent_id, t)
         for p, t in zip(points, tags, strict=True)
@@ -118,14 +124,16 @@ def run_points(
     done: list[PointDone | None] = [None] * n
     if jobs <= 1 or n <= 1:
         for i, a in enumerate(args):
-            done[i] = run_point(*a, progress=progress)
+            done[i] = run_point(*a, progress=progress, resume_run=again[i])
             if report:
                 report(i, n, done[i])
         return [d for d in done if d is not None]
     ctx = mp.get_context("spawn")
     workers = min(jobs, n)
     with ProcessPoolExecutor(workers, ctx, _init_worker, (threads_per_job(workers),)) as pool:
-        futures: dict[Future, int] = {pool.submit(run_point, *a): i for i, a in enumerate(args)}
+        futures: dict[Future, int] = {
+            pool.submit(run_point, *a, resume_run=again[i]): i for i, a in enumerate(args)
+        }
         pending = set(futures)
         try:
             while pending:

@@ -4,7 +4,11 @@ Every child run carries the tag ``config_hash``: a hash of its resolved config (
 the cosmetic ``name`` and the CPU thread count ``train.threads``). ``rnnstudy experiment FILE --resume`` takes the most recent parent run of
 the same experiment and profile (or the one named by ``--resume-from RUN_ID``), treats every
 point whose hash matches a FINISHED child as done, marks children left RUNNING by the killed
-process as KILLED (``outcome=interrupted``), and runs the rest under that same parent.
+process as KILLED (``outcome=interrupted``), and runs the rest under that same parent. An
+unfinished child that saved a checkpoint (``train.checkpoint_every``, tag ``checkpoint_step``)
+is not replaced: it is continued from its checkpoint in the same MLflow run (``resumable``,
+``rnnstudy.checkpoint``). ``train.checkpoint_every`` is left out of the hash, like the
+threads: it changes how a run executes, not what it computes.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 
 from rnnstudy import tracking
 from rnnstudy.config import RunConfig
-from rnnstudy.tracking import HASH_TAG, KIND_TAG, Run, children
+from rnnstudy.tracking import CHECKPOINT_TAG, HASH_TAG, KIND_TAG, Run, children
 
 __all__ = [
     "HASH_TAG",
@@ -25,11 +29,12 @@ __all__ = [
     "finished_by_hash",
     "latest_parent",
     "reopen",
+    "resumable",
 ]
 
 
 # knobs that change how a run executes, not what it computes: left out of the hash
-NOT_HASHED: dict = {"name": True, "train": {"threads"}}
+NOT_HASHED: dict = {"name": True, "train": {"threads", "checkpoint_every"}}
 
 
 def config_hash(cfg: RunConfig) -> str:
@@ -53,6 +58,19 @@ def finished_by_hash(runs: list[Run]) -> dict[str, Run]:
         h = r.data.tags.get(HASH_TAG)
         if h and r.info.status == "FINISHED":
             out[h] = r
+    return out
+
+
+def resumable(runs: list[Run]) -> dict[str, Run]:
+    """Unfinished runs that saved a checkpoint, keyed by ``config_hash`` (the latest one if
+    there are several); a pruned trial is never continued."""
+    out: dict[str, Run] = {}
+    for r in sorted(runs, key=lambda r: r.info.start_time or 0):
+        tags = r.data.tags
+        h = tags.get(HASH_TAG)
+        if h and r.info.status != "FINISHED" and CHECKPOINT_TAG in tags:
+            if tags.get("outcome") != "pruned":
+                out[h] = r
     return out
 
 

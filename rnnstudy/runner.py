@@ -66,6 +66,7 @@ import yaml
 from torch.utils.data import DataLoader, IterableDataset
 
 from rnnstudy import tracking
+from rnnstudy.checkpoint import RunCheckpoint, fetch, publisher, reopen_run
 from rnnstudy.config import RunConfig, flatten
 from rnnstudy.curriculum import task_callbacks
 from rnnstudy.data import TaskData
@@ -139,6 +140,7 @@ def run_one(
     progress: bool = True,
     task: Task | None = None,
     label: str | None = None,
+    resume_run: str | None = None,
 ) -> RunResult:
     """Train one configuration. With ``experiment`` set, everything is recorded in MLflow.
 
@@ -146,6 +148,9 @@ def run_one(
     is not a terminal) one line per validation on stderr, labelled ``label`` (default the
     config's name). Any exception once the MLflow run exists leaves it FAILED (KILLED for a
     pruned trial) with tags ``outcome`` and ``error``.
+
+    ``resume_run``: the id of an interrupted run of this config (with ``experiment``): it is
+    continued from its checkpoint, in that same MLflow run (``rnnstudy.checkpoint``).
     """
     quiet_lightning()
     torch.set_num_threads(cfg.train.threads)
@@ -155,12 +160,17 @@ def run_one(
         client = tracking.client()
         exp_id = tracking.experiment_id(client, experiment)
         tags = {**run_tags(cfg), "outcome": "running", **(extra_tags or {})}
-        run_id = tracking.start_run(
-            client, exp_id, cfg.name, flatten(cfg.model_dump()), tags, parent_id
-        )
-        logger = BufferedMLflowLogger(client, run_id)
+        if resume_run is not None:
+            run_id, logger = resume_run, reopen_run(client, resume_run, tags)
+        else:
+            run_id = tracking.start_run(
+                client, exp_id, cfg.name, flatten(cfg.model_dump()), tags, parent_id
+            )
+            logger = BufferedMLflowLogger(client, run_id)
     try:
-        return _train(cfg, task, client, run_id, logger, callbacks, progress, label)
+        return _train(
+            cfg, task, client, run_id, logger, callbacks, progress, label, resume_run is not None
+        )
     except BaseException as err:
         if client is not None:
             _record_failure(client, run_id, logger, err)
@@ -179,7 +189,15 @@ def _record_failure(client, run_id: str, logger, err: BaseException) -> None:
 
 
 def _train(
-    cfg: RunConfig, task: Task, client, run_id, logger, callbacks, progress: bool, label
+    cfg: RunConfig,
+    task: Task,
+    client,
+    run_id,
+    logger,
+    callbacks,
+    progress: bool,
+    label,
+    resume: bool = False,
 ) -> RunResult:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     module = SequenceModule(cfg, task)
@@ -199,13 +217,22 @@ def _train(
         cbs.extend(callbacks or [])
         if not bar:
             cbs.append(ValidationLines(label or cfg.name, task.metric))
+        ckpt = ckpt_path = None
+        if client is not None and (cfg.train.checkpoint_every or resume):
+            folder = Path(tmp) / "checkpoint"
+            ckpt = RunCheckpoint(
+                cfg.train.checkpoint_every, folder, data, publisher(client, run_id)
+            )
+            cbs.insert(0, ckpt)  # first: a checkpoint is taken before any callback starts a step
+            if resume:
+                ckpt_path = fetch(client, run_id, Path(tmp) / "resume")
         trainer = make_trainer(cfg, logger, cbs, bar)
-        trainer.fit(module, datamodule=data)
+        trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
         result = finish(cfg, task, module, data, trainer)
         for cb in cbs:  # callbacks may contribute final metrics and tags (e.g. a curriculum)
             result.metrics.update(getattr(cb, "final_metrics", dict)())
             result.tags.update(getattr(cb, "final_tags", dict)())
-        result.seconds = time.perf_counter() - t0
+        result.seconds = time.perf_counter() - t0 + (ckpt.earlier_seconds if ckpt else 0.0)
         result.run_id = run_id
         if client is not None:
             final = {**result.metrics, "time/seconds": result.seconds}

@@ -54,6 +54,7 @@ RUN_NAME_TAG = "mlflow.runName"
 COMMIT_TAG = "mlflow.source.git.commit"
 KIND_TAG = "rnnstudy.kind"  # experiment | sweep, on parent runs
 HASH_TAG = "config_hash"  # resolved-config hash, on child runs (rnnstudy.resume)
+CHECKPOINT_TAG = "checkpoint_step"  # step of the run's checkpoint (rnnstudy.checkpoint)
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
 
@@ -422,6 +423,16 @@ def experiment_names(c: MlflowClient) -> list[str]:
 def metric_history(c: MlflowClient, run_id: str, key: str) -> list[tuple[int, float, int]]:
     """``[(step, value, timestamp_ms)]`` of one metric of one run, in step order."""
     return sorted((m.step, m.value, m.timestamp) for m in c.get_metric_history(run_id, key))
+
+
+def last_steps(c: MlflowClient, run_id: str) -> dict[str, int]:
+    """{metric key: the largest step the store holds for it} of one run (MLflow's latest
+    value of a key is the one at its greatest step)."""
+    data = get_run(c, run_id).data
+    latest = getattr(data, "_metric_objs", None)  # the latest metrics, with their steps
+    if latest is not None:
+        return {m.key: int(m.step) for m in latest}
+    return {k: max(s for s, _, _ in metric_history(c, run_id, k)) for k in data.metrics}
 
 
 def list_artifacts(c: MlflowClient, run_id: str, path: str | None = None) -> list[str]:

@@ -79,6 +79,21 @@ class GradNorms(pl.Callback):
             m.update(self._param_metrics(pl_module, stats.norms))
         _log(trainer, m, step)
 
+    def state_dict(self) -> dict:
+        """The clip-rate counters (a checkpoint, rnnstudy.checkpoint)."""
+        return {"steps": self.steps, "clipped": self.clipped}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.steps, self.clipped = int(state_dict["steps"]), int(state_dict["clipped"])
+
+
+def _tensors(d: dict[str, list[np.ndarray]]) -> dict[str, list[torch.Tensor]]:
+    return {k: [torch.as_tensor(np.asarray(r)) for r in rows] for k, rows in d.items()}
+
+
+def _arrays(d: dict[str, list[torch.Tensor]]) -> dict[str, list[np.ndarray]]:
+    return {k: [t.numpy() for t in rows] for k, rows in d.items()}
+
 
 def _pad_rows(rows: list[np.ndarray]) -> np.ndarray:
     """Stack 1-d rows into (n, max length), NaN-padded (the length can change in a run)."""
@@ -179,6 +194,17 @@ class GradTime(pl.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         pl_module.capture = False
         pl_module.captured = []
+
+    def state_dict(self) -> dict:
+        """The probe rows so far and the generator (a checkpoint: tensors, no pickled arrays)."""
+        state = {k: _tensors(getattr(self, k)) for k in ("rows", "rho", "exponents", "credit")}
+        return {**state, "steps": list(self.steps), "gen": self.gen.get_state()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        for k in ("rows", "rho", "exponents", "credit"):
+            setattr(self, k, _arrays(state_dict[k]))
+        self.steps = [int(s) for s in state_dict["steps"]]
+        self.gen.set_state(state_dict["gen"])
 
     def matrices(self) -> dict[str, np.ndarray]:
         """{key: (probe, time step)} mean-over-batch gradient norms."""
