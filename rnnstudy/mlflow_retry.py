@@ -1,10 +1,8 @@
-"""Retry MLflow client calls that hit a locked SQLite store.
+"""Retrying MLflow clients for a locked SQLite store.
 
-SQLite serialises writers. MLflow sets ``PRAGMA busy_timeout`` per session, but a writer can
-still get ``database is locked`` at once (a read transaction that upgrades to a write while
-another process holds the lock does not wait). With ``rnnstudy experiment --jobs N`` several
-processes write to one ``mlflow.db``, so every client call is retried with backoff on that error.
-A failed SQLite transaction is rolled back whole, so retrying a call never records it twice.
+With ``rnnstudy experiment --jobs N`` several processes write to one ``mlflow.db``, so every client
+call is retried with backoff on a locked-database error (``retry``, in ``rnnstudy.tracking_sqlite``,
+re-exported here; the reason is told there).
 
 ``install()`` makes ``rnnstudy.tracking.client()`` hand out retrying clients (used by the
 experiment command and by its worker processes); ``uninstall()`` restores the plain client.
@@ -12,35 +10,23 @@ experiment command and by its worker processes); ``uninstall()`` restores the pl
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Callable
 from typing import Any
 
 from rnnstudy import tracking
+from rnnstudy.tracking_sqlite import LOCKED, TRIES, is_locked, retry
 
-LOCKED = ("database is locked", "database table is locked", "database schema is locked")
-TRIES = 12
+__all__ = [
+    "LOCKED",
+    "TRIES",
+    "RetryingClient",
+    "client",
+    "install",
+    "is_locked",
+    "retry",
+    "uninstall",
+]
+
 _plain_client = tracking.client
-
-
-def is_locked(err: BaseException) -> bool:
-    text = str(err).lower()
-    return any(m in text for m in LOCKED)
-
-
-def retry(fn: Callable[..., Any], *args: Any, tries: int = TRIES, **kwargs: Any) -> Any:
-    """Call ``fn``; on a locked-database error wait (0.05 s doubling, jittered) and try again."""
-    delay = 0.05
-    for attempt in range(tries):
-        try:
-            return fn(*args, **kwargs)
-        except Exception as err:
-            if not is_locked(err) or attempt == tries - 1:
-                raise
-            time.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 5.0)
-    raise AssertionError("unreachable")
 
 
 class RetryingClient:

@@ -1,7 +1,12 @@
-"""MLflow, the tracking contract (DESIGN §5): the one module that talks to MLflow.
+"""MLflow, the tracking contract (DESIGN §5): the one module the rest of rnnstudy talks to MLflow
+through.
 
 Everything else in rnnstudy writes and reads runs through the functions below (the Lightning
-logger in ``rnnstudy.mlflow_logger`` included); nothing here imports torch.
+logger in ``rnnstudy.mlflow_logger`` included); nothing here imports torch. Its parts, by job,
+are re-exported here: ``tracking_names`` (store address, tag names, clean keys and values, no
+mlflow import), ``tracking_links`` (links to the MLflow UI) and ``tracking_sqlite`` (the SQLite
+fast path and the retry on a locked database); this module holds the client, writing and
+reading.
 
 * Store: ``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///mlflow.db`` in the working directory.
 * One experiment per experiment file, tagged ``mlflow.experimentKind=custom_model_development``
@@ -20,15 +25,10 @@ logger in ``rnnstudy.mlflow_logger`` included); nothing here imports torch.
 
 from __future__ import annotations
 
-import math
 import os
-import re
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.parse
-import weakref
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -39,31 +39,72 @@ from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from rnnstudy.tracking_links import (
+    ML_VIEW,
+    UI_HOST,
+    UI_PORT,
+    experiment_url,
+    local_ui,
+    run_url,
+    ui_base,
+    ui_command,
+    ui_url,
+)
+from rnnstudy.tracking_names import (
+    CHECKPOINT_TAG,
+    COMMIT_TAG,
+    DEFAULT_URI,
+    EXPERIMENT_KIND,
+    EXPERIMENT_KIND_TAG,
+    HASH_TAG,
+    KIND_TAG,
+    MAX_BATCH,
+    PAGE,
+    PARENT_TAG,
+    RUN_NAME_TAG,
+    clean_key,
+    clean_value,
+    mask_secrets,
+    sqlite_path,
+    tracking_uri,
+)
+from rnnstudy.tracking_sqlite import _sqlite_log_metrics, retry, schema_revision
+
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no tqdm redraws
 
 Client = MlflowClient
-__all__ = ["Client", "MlflowException", "Run"]
+__all__ = [
+    "CHECKPOINT_TAG",
+    "COMMIT_TAG",
+    "DEFAULT_URI",
+    "EXPERIMENT_KIND",
+    "EXPERIMENT_KIND_TAG",
+    "HASH_TAG",
+    "KIND_TAG",
+    "MAX_BATCH",
+    "ML_VIEW",
+    "PAGE",
+    "PARENT_TAG",
+    "RUN_NAME_TAG",
+    "UI_HOST",
+    "UI_PORT",
+    "Client",
+    "MlflowException",
+    "Run",
+    "clean_key",
+    "clean_value",
+    "experiment_url",
+    "local_ui",
+    "mask_secrets",
+    "run_url",
+    "schema_revision",
+    "sqlite_path",
+    "tracking_uri",
+    "ui_base",
+    "ui_command",
+    "ui_url",
+]
 
-DEFAULT_URI = "sqlite:///mlflow.db"
-MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
-PAGE = 1000  # runs per search_runs page
-
-# tag names (DESIGN §5)
-PARENT_TAG = "mlflow.parentRunId"
-RUN_NAME_TAG = "mlflow.runName"
-COMMIT_TAG = "mlflow.source.git.commit"
-KIND_TAG = "rnnstudy.kind"  # experiment | sweep, on parent runs
-HASH_TAG = "config_hash"  # resolved-config hash, on child runs (rnnstudy.resume)
-CHECKPOINT_TAG = "checkpoint_step"  # step of the run's checkpoint (rnnstudy.checkpoint)
-EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
-EXPERIMENT_KIND = "custom_model_development"
-
-_KEY_BAD = re.compile(r"[^/\w.\- ]")
-
-# The MLflow UI (``rnnstudy ui``, ``make ui``) and the links to it.
-UI_HOST = "127.0.0.1"
-UI_PORT = 5000
-ML_VIEW = {"workflowType": "machine_learning"}  # the "Model training" view, not GenAI
 
 # The alembic revisions of MLflow's SQL schema on which the SQLite fast path
 # (``_sqlite_log_metrics``, which writes MLflow's private ``metrics`` / ``latest_metrics``
@@ -74,64 +115,11 @@ ML_VIEW = {"workflowType": "machine_learning"}  # the "Model training" view, not
 SQLITE_FAST_PATH_REVISIONS = frozenset({"dc11669786a5"})
 
 
-def tracking_uri() -> str:
-    """``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///mlflow.db`` (DESIGN §5)."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
-
-
 def import_store() -> None:
     """Import MLflow's SQL store module now unless the store is a tracking server (SQLite
     and PostgreSQL go through it; its import is ≈ 1 s of the store's first use)."""
     if not tracking_uri().startswith(("http://", "https://")):
         import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
-
-
-def sqlite_path(uri: str) -> Path | None:
-    """The database file of a ``sqlite:///…`` URI, else None.
-
-    >>> sqlite_path("sqlite:////tmp/x/mlflow.db?mode=ro")
-    PosixPath('/tmp/x/mlflow.db')
-    >>> sqlite_path("postgresql://u@h/db") is None
-    True
-    """
-    if not uri.startswith("sqlite:///"):
-        return None
-    return Path(uri[len("sqlite:///") :].split("?", 1)[0])
-
-
-def mask_secrets(text: str) -> str:
-    """Mask passwords in URLs and ``password=`` settings.
-
-    >>> mask_secrets("postgresql://user:secret@host/db")
-    'postgresql://user:***@host/db'
-    >>> mask_secrets("host=h password=pw&x=1")
-    'host=h password=***&x=1'
-    """
-    text = re.sub(r"(\w[\w+.-]*://[^:/@\s]*):[^@\s]*@", r"\1:***@", text)
-    return re.sub(r"(?i)(password=)[^&\s]+", r"\1***", text)
-
-
-def clean_key(key: str) -> str:
-    """A metric key MLflow accepts (``^[/\\w.\\- ]*$``): other characters become ``_``.
-
-    >>> clean_key("val/acc_by_distance/12")
-    'val/acc_by_distance/12'
-    >>> clean_key("grad/param/w[0]")
-    'grad/param/w_0_'
-    """
-    return _KEY_BAD.sub("_", key)
-
-
-def clean_value(v: float) -> float:
-    """A float MLflow stores portably: NaN stays NaN, ±inf becomes ±1e308.
-
-    >>> clean_value(float("-inf")), clean_value(2)
-    (-1e+308, 2.0)
-    """
-    v = float(v)
-    if math.isinf(v):
-        return math.copysign(1e308, v)
-    return v
 
 
 @lru_cache(maxsize=1)
@@ -147,63 +135,6 @@ def git_commit() -> str:
 
 def client(uri: str | None = None) -> MlflowClient:
     return MlflowClient(uri or tracking_uri())
-
-
-# ---------------------------------------------------------------- the MLflow UI
-
-
-def ui_command(uri: str | None = None, port: int = UI_PORT, workers: int | None = None) -> list:
-    """The command that serves the MLflow UI over ``uri`` on 127.0.0.1:``port``: MLflow of
-    this interpreter (``python -m mlflow``), so it works with no virtual environment activated
-    (a bare ``mlflow`` is looked up on PATH)."""
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--host", UI_HOST, "--port", str(port)]
-    cmd += ["--backend-store-uri", uri or tracking_uri()]
-    return cmd + (["--workers", str(workers)] if workers else [])
-
-
-def ui_base(uri: str | None = None, port: int = UI_PORT) -> str:
-    """Where the MLflow UI over the store is: a tracking server's own address (password
-    masked), else ``rnnstudy ui``'s ``http://127.0.0.1:<port>``.
-
-    >>> ui_base("http://u:pw@mlflow-host:5000/")
-    'http://u:***@mlflow-host:5000'
-    >>> ui_base("sqlite:///mlflow.db")
-    'http://127.0.0.1:5000'
-    """
-    uri = uri or tracking_uri()
-    if uri.startswith(("http://", "https://")):
-        return mask_secrets(uri).rstrip("/")
-    return local_ui(port)
-
-
-def local_ui(port: int = UI_PORT) -> str:
-    """The address ``rnnstudy ui --port <port>`` serves on."""
-    return f"http://{UI_HOST}:{port}"
-
-
-def ui_url(route: str = "experiments", base: str | None = None, **query: str) -> str:
-    """A link into the MLflow UI (``#/<route>``) in the Model-training view: every link the
-    harness prints or writes is made here.
-
-    >>> ui_url(base="http://127.0.0.1:5000")
-    'http://127.0.0.1:5000/#/experiments?workflowType=machine_learning'
-    """
-    q = urllib.parse.urlencode({**ML_VIEW, **query})
-    return f"{base or ui_base()}/#/{route.strip('/')}?{q}"
-
-
-def experiment_url(exp_id: str, base: str | None = None, **query: str) -> str:
-    """The experiment's runs in the MLflow UI."""
-    return ui_url(f"experiments/{exp_id}/runs", base, **query)
-
-
-def run_url(exp_id: str, run_id: str, tab: str = "", base: str | None = None) -> str:
-    """One run (a parent run too) in the MLflow UI; ``tab``: e.g. ``artifacts``.
-
-    >>> run_url("3", "ab12", base="http://127.0.0.1:5000")
-    'http://127.0.0.1:5000/#/experiments/3/runs/ab12?workflowType=machine_learning'
-    """
-    return ui_url(f"experiments/{exp_id}/runs/{run_id}/{tab}", base)
 
 
 # ---------------------------------------------------------------- writing
@@ -272,8 +203,6 @@ def log_metrics(
     store = _sqlite_store(c)
     if store is not None:
         if items:
-            from rnnstudy.mlflow_retry import retry  # imports this module: not at the top
-
             retry(_sqlite_log_metrics, store, run_id, items)
         return len(items)
     for i in range(0, len(items), MAX_BATCH):
@@ -296,76 +225,6 @@ def _sqlite_store(c: Any) -> Any | None:
     from mlflow.tracking.fluent import get_active_model_id
 
     return store if get_active_model_id() is None else None
-
-
-_revisions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def schema_revision(store: Any) -> str | None:
-    """The alembic revision of a SQL store's database (``alembic_version``), read once per
-    store object; None if it cannot be read (not remembered: a locked database is read again
-    next time)."""
-    if store not in _revisions:
-        from sqlalchemy import text
-
-        try:
-            with store.ManagedSessionMaker() as session:
-                rows = session.execute(text("SELECT version_num FROM alembic_version")).all()
-        except Exception:
-            return None
-        _revisions[store] = rows[0][0] if len(rows) == 1 else None
-    return _revisions[store]
-
-
-_COLUMNS = "(key, value, timestamp, step, is_nan, run_uuid) VALUES (?, ?, ?, ?, ?, ?)"
-_INSERT = f"INSERT OR IGNORE INTO metrics {_COLUMNS}"
-_UPSERT = (
-    f"INSERT INTO latest_metrics {_COLUMNS} ON CONFLICT (key, run_uuid) DO UPDATE SET"
-    " value = excluded.value, timestamp = excluded.timestamp, step = excluded.step,"
-    " is_nan = excluded.is_nan WHERE (excluded.step, excluded.timestamp, excluded.value)"
-    " > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)"
-)
-
-
-def _sqlite_log_metrics(store: Any, run_id: str, metrics: list[Metric]) -> None:
-    """What ``log_batch(run_id, metrics=...)`` writes to a SQLite store, as two
-    ``executemany`` statements on the DB-API cursor in one transaction (≈ 3 µs a metric;
-    ≈ 26-45 µs through SQLAlchemy's bulk insert, ≈ 100-230 µs through MLflow's ORM).
-
-    * ``metrics``: one row per point, values sanitised as MLflow does (NaN stored as 0 with
-      ``is_nan``, ±inf as ±max float); a point equal to one already stored is skipped
-      (``INSERT OR IGNORE`` on MLflow's primary key), as ``log_batch`` skips it.
-    * ``latest_metrics``: per key the greatest (step, timestamp, value), the first of equals,
-      replacing the stored row only if strictly greater (MLflow's rule; the MLflow UI and
-      ``search_runs`` read this table).
-
-    The run must exist and be active (MLflow's check). Points are validated like
-    ``log_batch``'s, the name and types once per key: ``log_metrics`` made every value a float
-    and every step and timestamp an int. The test compares both tables with ``log_batch``'s.
-    """
-    from mlflow.utils.validation import _validate_metric
-
-    rows: list[tuple] = []
-    latest: dict[str, tuple] = {}
-    for idx, m in enumerate(metrics):
-        key, step, ts = m.key, m.step, m.timestamp
-        is_nan, value = store.sanitize_metric_value(m.value)
-        row = (key, value, ts, step, is_nan, run_id)
-        rows.append(row)
-        best = latest.get(key)
-        if best is None:
-            _validate_metric(key, m.value, ts, step, path=f"metrics[{idx}]")
-            latest[key] = row
-        elif (step, ts, value) > (best[3], best[2], best[1]):
-            latest[key] = row
-    with store.ManagedSessionMaker(read_only=False) as session:
-        store._check_run_is_active(store._get_run(run_uuid=run_id, session=session))
-        cursor = session.connection().connection.cursor()
-        try:
-            cursor.executemany(_INSERT, rows)
-            cursor.executemany(_UPSERT, list(latest.values()))
-        finally:
-            cursor.close()
 
 
 def log_artifacts(c: MlflowClient, run_id: str, folder: str | Path, under: str | None = None):
@@ -471,13 +330,3 @@ def read_npz(c: MlflowClient, run_id: str, path: str) -> dict[str, np.ndarray] |
                 return {k: z[k] for k in z.files}
         except (OSError, ValueError):
             return None
-
-
-def __getattr__(name: str) -> Any:
-    """``tracking.BufferedMLflowLogger`` still works (imported lazily: it needs torch);
-    new code imports it from ``rnnstudy.mlflow_logger``."""
-    if name == "BufferedMLflowLogger":
-        from rnnstudy.mlflow_logger import BufferedMLflowLogger
-
-        return BufferedMLflowLogger
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
