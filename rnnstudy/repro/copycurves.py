@@ -159,7 +159,7 @@ def figure(curves: list[Curve], path: str) -> None:
         ax.axhline(b, color="k", ls=":", lw=1, label=f"baseline 10 ln 8/{T + 20}")
         ax.set_ylim(b - 0.045 if T == 100 else b - 0.015, b + 0.02)
         ax.set_xlim(0, 1000)
-        ax.set_title(f"copy T={T}: LSTM 40, RMSProp 1e-3 decay 0.9, clip 1, batch 20")
+        ax.set_title(f"copy T={T}: LSTM 40, RMSProp 1e-3 (0.9), clip 1, batch 20", fontsize=9)
         ax.set_xlabel("training examples (thousands)")
         ax.set_ylabel("cross entropy")
         ax.legend(fontsize=7)
