@@ -13,6 +13,7 @@ import torch
 
 from benchmarks.common import EXPERIMENT
 from rnnstudy import tracking
+from rnnstudy.mlflow_logger import BufferedMLflowLogger
 
 
 class Clock:
@@ -69,20 +70,20 @@ class MetricCounter:
 
     def __init__(self) -> None:
         self.count = 0
-        self._original = tracking.BufferedMLflowLogger.log_metrics
+        self._original = BufferedMLflowLogger.log_metrics
 
     def __enter__(self) -> MetricCounter:
         original = self._original
 
-        def counted(logger: tracking.BufferedMLflowLogger, metrics: dict, step: int | None = None):
+        def counted(logger: BufferedMLflowLogger, metrics: dict, step: int | None = None):
             self.count += len(metrics)
             return original(logger, metrics, step)
 
-        tracking.BufferedMLflowLogger.log_metrics = counted  # type: ignore[method-assign]
+        BufferedMLflowLogger.log_metrics = counted  # type: ignore[method-assign]
         return self
 
     def __exit__(self, *exc: object) -> None:
-        tracking.BufferedMLflowLogger.log_metrics = self._original  # type: ignore[method-assign]
+        BufferedMLflowLogger.log_metrics = self._original  # type: ignore[method-assign]
 
 
 def flush_cost_per_metric(batch: int = 1000, reps: int = 5) -> float:
@@ -92,7 +93,7 @@ def flush_cost_per_metric(batch: int = 1000, reps: int = 5) -> float:
     (b)'s short timed fits rarely reach a flush, so this cost is added per metric logged."""
     client = tracking.client()
     run_id = tracking.start_run(client, tracking.experiment_id(client, EXPERIMENT), "flush-cost")
-    logger = tracking.BufferedMLflowLogger(client, run_id)
+    logger = BufferedMLflowLogger(client, run_id)
     costs = []
     for r in range(reps + 1):
         for i in range(batch // 10):

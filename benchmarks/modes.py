@@ -29,6 +29,7 @@ from rnnstudy.data import TaskData
 from rnnstudy.instruments.callbacks import GradTime
 from rnnstudy.instruments.clipping import clip_gradients
 from rnnstudy.instruments.schedule import should_probe
+from rnnstudy.mlflow_logger import BufferedMLflowLogger
 from rnnstudy.module import SequenceModule
 from rnnstudy.runner import make_trainer, quiet_lightning, run_one
 from rnnstudy.tasks import Task, build_task
@@ -47,7 +48,7 @@ def rnnstudy_fit(cfg: RunConfig, task: Task | None, callbacks: list) -> None:
     client = tracking.client()
     exp_id = tracking.experiment_id(client, EXPERIMENT)
     run_id = tracking.start_run(client, exp_id, cfg.name + "-off", {}, {"mode": "off"})
-    logger = tracking.BufferedMLflowLogger(client, run_id)
+    logger = BufferedMLflowLogger(client, run_id)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     module = SequenceModule(cfg, task)
     data = TaskData(task, cfg.seed, cfg.train.batch_size, cfg.train.val_size)
