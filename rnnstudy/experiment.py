@@ -34,6 +34,7 @@ from rnnstudy.config import (
     parse_run,
 )
 from rnnstudy.labels import point_labels
+from rnnstudy.studies import STUDIES
 from rnnstudy.sweeps.space import TAGS as SWEEP_TAGS
 from rnnstudy.sweeps.space import SweepSpec
 from rnnstudy.tasks import build_task
@@ -45,9 +46,8 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-StudyKind = Literal[
-    "default", "clip_ablation", "memory_horizon", "tbptt", "init_gain", "reproduction", "tour"
-]
+# the study kinds are the registered studies (rnnstudy.studies.STUDIES), in its order
+StudyKind = Literal[tuple(STUDIES)]  # type: ignore[valid-type]
 
 
 class Published(_Strict):

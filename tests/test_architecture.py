@@ -13,6 +13,10 @@ submodules.
 from __future__ import annotations
 
 import ast
+import re
+import subprocess
+import sys
+import typing
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,3 +118,77 @@ def test_the_graph_reader_counts_imports_inside_functions():
 
 def test_no_import_circle_in_the_package():
     assert cycles(import_graph()) == []
+
+
+def test_no_module_over_400_lines():
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in sorted(PACKAGE.rglob("*.py"))
+        if (n := len(p.read_text().splitlines())) > MAX_LINES
+    }
+    assert long == {}, f"modules over {MAX_LINES} lines: {long}"
+
+
+# ---------------------------------------------------------------- registries
+
+
+def test_config_and_tasks_import_no_torch():
+    code = "import sys, rnnstudy.config, rnnstudy.tasks; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_the_task_registry_is_the_one_list_of_tasks():
+    from rnnstudy import config
+    from rnnstudy.tasks import CORE_TASKS, TASK_CONFIGS, TASK_NAMES, TASKS, DistanceFacts
+
+    assert tuple(TASKS) == tuple(TASK_CONFIGS) == TASK_NAMES
+    union = typing.get_args(typing.get_args(config.TaskConfig)[0])
+    assert set(union) == set(TASK_CONFIGS.values())
+    assert config.format_error.__defaults__[-1] == TASK_NAMES  # tags dropped from error paths
+    for name in TASK_NAMES:
+        cfg, gen = TASK_CONFIGS[name], TASKS[name]
+        assert gen.config is cfg and cfg.model_fields["name"].default == name
+        # one module holds the task's config (with its facts) and its generator
+        assert cfg.__module__ == gen.__module__ == f"rnnstudy.tasks.{name}"
+        assert config.parse_run({"task": {"name": name}}).task.name == name
+    assert CORE_TASKS == tuple(n for n in TASK_NAMES if issubclass(TASK_CONFIGS[n], DistanceFacts))
+
+
+def test_the_study_registry_is_the_one_list_of_studies():
+    import rnnstudy.studies as studies
+    from rnnstudy.experiment import StudyKind
+
+    assert typing.get_args(StudyKind) == tuple(studies.STUDIES)
+    assert set(studies.OUTCOME_STUDIES) <= set(studies.STUDIES)
+    for kind in studies.STUDIES:  # the package's table of kinds describes every one
+        assert re.search(rf"^\s+{kind}\s", studies.__doc__, re.M), kind
+
+
+def _string_collections(path: Path) -> list[tuple[int, set[str]]]:
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.List | ast.Tuple | ast.Set):
+            strings = {e.value for e in node.elts if isinstance(e, ast.Constant)}
+            out.append((node.lineno, {s for s in strings if isinstance(s, str)}))
+    return out
+
+
+def test_no_hand_written_task_or_study_list():
+    """What ``grep`` would look for: a list, tuple or set literal naming two or more tasks or
+    study kinds, in the package or the tests. Lists come from the registries
+    (``rnnstudy.tasks.TASK_NAMES`` / ``CORE_TASKS``, ``rnnstudy.studies.STUDIES``); a table of
+    per-task settings (a dict) is checked against the registry where it is used."""
+    from rnnstudy.studies import OUTCOME_STUDIES, STUDIES
+    from rnnstudy.tasks import TASK_NAMES
+
+    registries = {"rnnstudy/studies/__init__.py": set(OUTCOME_STUDIES)}  # the registry itself
+    found = []
+    for path in sorted([*PACKAGE.rglob("*.py"), *(ROOT / "tests").glob("*.py")]):
+        rel = str(path.relative_to(ROOT))
+        for line, strings in _string_collections(path):
+            for names in (set(TASK_NAMES), set(STUDIES)):
+                hit = strings & names
+                if len(hit) >= 2 and hit != registries.get(rel):
+                    found.append(f"{rel}:{line}: {sorted(hit)}")
+    assert found == [], "\n".join(found)

@@ -15,6 +15,7 @@ from benchmarks.memory import memory_child
 from benchmarks.probe_cost import PARTS, part_kwargs
 from benchmarks.report import BEGIN, END
 from benchmarks.tour import probe_share, tour_points, with_steps
+from rnnstudy.tasks import CORE_TASKS
 
 
 def test_quick_run_writes_json_and_markdown(tmp_path, monkeypatch):
@@ -71,7 +72,9 @@ def test_tour_points_follow_the_tour_file():
     keeps the sizes, drops validation until the end, and switches the instruments."""
     points = tour_points(["lstm", "gru"])
     assert [(label, c.model.cell) for label, c in points] == [
-        (t, cell) for cell in ("lstm", "gru") for t in ("copy", "delayed_recall", "qa_distance")
+        (t, cell)
+        for cell in ("lstm", "gru")
+        for t in CORE_TASKS  # the tour: the core tasks
     ]
     for _, cfg in points:
         assert cfg.seed == 0 and cfg.model.hidden_size == 64 and cfg.train.batch_size == 64

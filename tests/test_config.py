@@ -3,6 +3,7 @@
 import pytest
 
 from rnnstudy.config import ConfigError, flatten, parse_run, parse_sets
+from rnnstudy.tasks import CORE_TASKS, TASK_NAMES
 
 
 def test_defaults_parse():
@@ -92,14 +93,16 @@ def test_task_facts_live_on_the_config():
         (c.AddingTask(), "val/mse", 0.001767, 1 / 6, 1 / 6),
         (c.TemporalOrderTask(), "val/acc", 0.99, 0.25, math.log(4)),
         (c.CharLMTask(), "val/bpc", None, math.log2(5), math.log(5)),
+        (c.CopyBaiTask(), "val/acc", 0.99, 1 / 8, 10 * math.log(8) / 1020),
     ]
+    assert sorted(f[0].name for f in facts) == sorted(TASK_NAMES)  # every registered task
     for cfg, metric, threshold, chance, loss in facts:
         assert cfg.metric == metric
         assert cfg.solved_threshold == (threshold and pytest.approx(threshold))
         assert cfg.chance_metric == pytest.approx(chance, rel=1e-12)
         assert cfg.memoryless_loss == pytest.approx(loss, rel=1e-12)
     distances = [f[0].name for f in facts if f[0].has_distances]
-    assert distances == ["copy", "delayed_recall", "qa_distance"]
+    assert distances == list(CORE_TASKS)
     assert not c.DelayedRecallTask(D=3, L=8).has_distances
     assert c.AddingTask().solved({"val/mse": 0.0017}) and not c.AddingTask().solved({})
     assert not c.CharLMTask().solved({"val/bpc": 0.0})

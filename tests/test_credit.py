@@ -52,7 +52,7 @@ def _oracle_credit(model, x, loss_fn, source):
     return out
 
 
-@pytest.mark.parametrize("task_name", ["delayed_recall", "copy"])
+@pytest.mark.parametrize("task_name", list(TASKS))
 @pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_credit_matches_per_example_autograd(cell, layers, task_name):

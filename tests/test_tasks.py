@@ -11,18 +11,15 @@ import torch
 
 from rnnstudy import config
 from rnnstudy.metrics import loss_sum
-from rnnstudy.tasks import (
-    Adding,
-    Batch,
-    CharLM,
-    Copy,
-    DelayedRecall,
-    QADistance,
-    Task,
-    TemporalOrder,
-    build_task,
-)
+from rnnstudy.tasks import CORE_TASKS, TASK_NAMES, TASKS, Batch, Task, build_task
+from rnnstudy.tasks.adding import Adding
+from rnnstudy.tasks.charlm import CharLM
+from rnnstudy.tasks.copy import Copy
+from rnnstudy.tasks.delayed_recall import DelayedRecall
+from rnnstudy.tasks.qa_distance import QADistance
+from rnnstudy.tasks.temporal_order import TemporalOrder
 
+# a small config per registered task (the keys are checked against the registry below)
 CONFIGS = {
     "copy": config.CopyTask(A=4, K=3, d_min=4, d_max=15),
     "delayed_recall": config.DelayedRecallTask(A=5, n_distractors=3, d_min=1, d_max=12),
@@ -30,16 +27,13 @@ CONFIGS = {
     "adding": config.AddingTask(T=15),
     "temporal_order": config.TemporalOrderTask(L=30),
     "charlm": config.CharLMTask(seq_len=8),
+    "copy_bai": config.CopyBaiTask(T=12, K=3, A=4),
 }
-CLASSES = {
-    "copy": Copy,
-    "delayed_recall": DelayedRecall,
-    "qa_distance": QADistance,
-    "adding": Adding,
-    "temporal_order": TemporalOrder,
-    "charlm": CharLM,
-}
-NAMES = list(CONFIGS)
+NAMES = list(TASK_NAMES)
+
+
+def test_every_registered_task_is_tested():
+    assert sorted(CONFIGS) == sorted(TASK_NAMES)
 
 
 def task(name: str) -> Task:
@@ -67,7 +61,7 @@ def tokens(b: Batch) -> torch.Tensor:
 @pytest.mark.parametrize("name", NAMES)
 def test_build_task_dispatch(name):
     t = build_task(CONFIGS[name])
-    assert type(t) is CLASSES[name]
+    assert type(t) is TASKS[name]
     assert isinstance(t, Task)
 
 
@@ -98,6 +92,7 @@ def test_shapes_and_dtypes(name):
         assert v.shape[0] == n
     if t.kind == "classification":
         assert int(b.y.min()) >= 0 and int(b.y.max()) < t.output_size
+    if t.kind == "classification" and t.input_size > 1:  # copy_bai feeds one real channel
         # one-hot inputs
         assert torch.equal(b.x.sum(-1), torch.ones(n, t.seq_len))
         assert set(b.x.unique().tolist()) <= {0.0, 1.0}
@@ -145,7 +140,9 @@ def test_class_attributes():
         "adding": ("regression", "last", "val/mse", False),
         "temporal_order": ("classification", "last", "val/acc", True),
         "charlm": ("classification", "per_step", "val/bpc", False),
+        "copy_bai": ("classification", "per_step", "val/acc", True),
     }
+    assert sorted(expect) == sorted(TASK_NAMES)
     for name, (kind, readout, metric, hib) in expect.items():
         t = task(name)
         assert (t.kind, t.readout, t.metric, t.higher_is_better) == (kind, readout, metric, hib)
@@ -169,7 +166,7 @@ def test_solved_criteria():
 
 # ---------------------------------------------------------------- core tasks: distance, source
 
-CORE = ["copy", "delayed_recall", "qa_distance"]
+CORE = list(CORE_TASKS)
 
 
 def read_copy(t: Copy, b: Batch, i: int) -> tuple[int, int]:
@@ -227,6 +224,11 @@ def read_qa(t: QADistance, b: Batch, i: int) -> tuple[int, int]:
 
 
 READERS = {"copy": read_copy, "delayed_recall": read_delayed_recall, "qa_distance": read_qa}
+
+
+def test_the_core_tasks_are_the_distance_tasks_and_each_has_a_token_reader():
+    assert sorted(READERS) == sorted(CORE)
+    assert set(CORE) == {n for n in TASK_NAMES if CONFIGS[n].has_distances}
 
 
 @pytest.mark.parametrize("name", CORE)

@@ -33,6 +33,8 @@ OUTCOME_STUDIES = ("default", "clip_ablation")  # their summary.csv is the outco
 if TYPE_CHECKING:
     from rnnstudy.experiment import SummarySpec
 
+# The registry of study kinds: the experiment file's ``summary.kind`` (``rnnstudy.experiment.
+# StudyKind``) is built from it. A new study = its module here + one entry below.
 STUDIES: dict[str, Study] = {
     "default": default_study,
     "clip_ablation": clip_ablation,
@@ -46,7 +48,8 @@ STUDIES: dict[str, Study] = {
 
 def summarise(records: list[RunRecord], spec: SummarySpec) -> list[StudyTable]:
     """The study's tables (the first one is ``summary.csv``), then the per-point table.
-    ``spec.kind`` is one of ``STUDIES`` (the experiment file's ``Literal``: checked at parse)."""
+    ``spec.kind`` is one of ``STUDIES`` (the experiment file's ``Literal``, built from it:
+    checked at parse)."""
     return [*STUDIES[spec.kind](records, spec), point_table(records)]
 
 

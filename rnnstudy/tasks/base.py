@@ -3,17 +3,21 @@
 A task is a pure generator: ``task.generate(seed, n)`` builds ``n`` examples from its own
 ``torch.Generator`` seeded with ``seed`` (never global RNG state), so the same seed gives the
 same data and the validation set is fixed by seed.
+
+Torch is imported inside the methods that use it, not at the top: a task's module also holds
+its config class (``rnnstudy.tasks.facts``), which ``rnnstudy.config`` imports torch-free.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-import torch
-from torch import Tensor
+from rnnstudy.tasks.facts import TaskFacts
 
-from rnnstudy import config
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
 
 
 @dataclass
@@ -41,6 +45,7 @@ class Batch:
         return self.x.shape[0]
 
     def to(self, device: torch.device | str) -> Batch:
+
         return Batch(
             self.x.to(device),
             self.y.to(device),
@@ -50,6 +55,7 @@ class Batch:
         )
 
     def slice(self, start: int, stop: int) -> Batch:
+
         return Batch(
             self.x[start:stop],
             self.y[start:stop],
@@ -60,6 +66,8 @@ class Batch:
 
     def take(self, rows: list[int]) -> Batch:
         """The examples at ``rows``, in that order."""
+        import torch
+
         i = torch.tensor(rows, dtype=torch.long)
         return Batch(
             self.x[i],
@@ -72,6 +80,8 @@ class Batch:
     @staticmethod
     def cat(batches: list[Batch]) -> Batch:
         """Concatenate batches along the example axis."""
+        import torch
+
         return Batch(
             torch.cat([b.x for b in batches]),
             torch.cat([b.y for b in batches]),
@@ -82,17 +92,17 @@ class Batch:
 
 
 class Task:
-    """Base class. Subclasses set the class attributes and implement ``generate``."""
+    """Base class of a task's generator. A subclass names its config class (``config``), is
+    registered with ``rnnstudy.tasks.facts.register`` and implements ``generate``; its facts
+    (metric, direction, chance, solved threshold, readout) are read from its config."""
 
+    config: ClassVar[type[TaskFacts]]
     kind: ClassVar[Literal["classification", "regression"]] = "classification"
-    # the metric that decides "solved" and its direction
-    metric: ClassVar[str] = "val/acc"
-    higher_is_better: ClassVar[bool] = True
 
     input_size: int
     output_size: int
     seq_len: int
-    cfg: config._Facts  # the task's config: its facts (metric, chance, threshold) live there
+    cfg: TaskFacts  # the task's config: its facts (metric, chance, threshold) live there
     # training batches are filtered against the validation inputs (rnnstudy.data); off where
     # the whole input space is tiny and shared on purpose (charlm's built-in text)
     disjoint_validation: ClassVar[bool] = True
@@ -101,7 +111,18 @@ class Task:
         raise NotImplementedError
 
     def generator(self, seed: int) -> torch.Generator:
+        import torch
+
         return torch.Generator().manual_seed(int(seed))
+
+    @property
+    def metric(self) -> str:
+        """The validation metric that decides "solved" (a fact of the task's config)."""
+        return self.cfg.metric
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.cfg.higher_is_better
 
     @property
     def readout(self) -> Literal["per_step", "last"]:
@@ -129,4 +150,6 @@ class Task:
 
 def one_hot(tokens: Tensor, size: int) -> Tensor:
     """(B, L) long -> (B, L, size) float32."""
+    import torch
+
     return torch.nn.functional.one_hot(tokens, size).to(torch.float32)

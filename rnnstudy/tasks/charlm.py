@@ -2,13 +2,52 @@
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
-from rnnstudy import config
+from pydantic import Field
+
 from rnnstudy.tasks.base import Batch, Task, one_hot
+from rnnstudy.tasks.facts import TaskFacts, register
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
+HELLO_TEXT = "hello " * 50  # built-in toy text (min-char-rnn's "hello" example)
+
+
+class CharLMTask(TaskFacts):
+    name: Literal["charlm"] = "charlm"
+    path: str | None = None  # None = the built-in "hello" text
+    seq_len: Annotated[int, Field(ge=2)] = 25
+    metric: ClassVar[str] = "val/bpc"
+    higher_is_better: ClassVar[bool] = False
+
+    def text(self) -> str:
+        """The training text (ValueError naming ``task.path`` if unreadable)."""
+        if self.path is None:
+            return HELLO_TEXT
+        p = Path(self.path)
+        if not p.is_file():
+            raise ValueError(f"task.path: no such text file: {self.path}")
+        try:
+            return p.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"task.path: {self.path} is not UTF-8 text ({err.reason})") from None
+
+    @property
+    def chance_metric(self) -> float:
+        return math.log2(len(set(self.text())))
+
+    @property
+    def memoryless_loss(self) -> float:
+        """Uniform over the vocabulary: ``ln V``."""
+        return math.log(len(set(self.text())))
+
+
+@register
 class CharLM(Task):
     """Next-character prediction on a text (``cfg.path``, UTF-8) or the built-in ``"hello "``
     repeated. Vocabulary = the sorted unique characters (``input_size = output_size = V``).
@@ -30,12 +69,12 @@ class CharLM(Task):
     criterion (``solved`` is always False): the report states bits per character.
     """
 
-    kind = "classification"
-    metric = "val/bpc"
-    higher_is_better = False
+    config = CharLMTask
     disjoint_validation = False  # the built-in text has ~6 distinct windows: all are shared
 
-    def __init__(self, cfg: config.CharLMTask) -> None:
+    def __init__(self, cfg: CharLMTask) -> None:
+        import torch
+
         self.cfg = cfg
         text = cfg.text()
         if len(text) < cfg.seq_len + 1:
@@ -53,12 +92,16 @@ class CharLM(Task):
         self.seq_len = cfg.seq_len
 
     def encode(self, s: str) -> Tensor:
+        import torch
+
         return torch.tensor([self.stoi[c] for c in s], dtype=torch.long)
 
     def decode(self, ids: Tensor | list[int]) -> str:
         return "".join(self.chars[int(i)] for i in ids)
 
     def generate(self, seed: int, n: int) -> Batch:
+        import torch
+
         g = self.generator(seed)
         S = self.seq_len
         n_offsets = len(self.data) - S  # offsets 0 .. len-S-1 leave room for S+1 characters

@@ -2,13 +2,60 @@
 
 from __future__ import annotations
 
-import torch
+import math
+from typing import Annotated, Any, ClassVar, Literal
 
-from rnnstudy import config
+from pydantic import Field, model_validator
+
 from rnnstudy.tasks.base import Batch, one_hot
 from rnnstudy.tasks.distance import DistanceTask
+from rnnstudy.tasks.facts import DistanceFacts, register
+from rnnstudy.typed import PositiveInt
 
 
+class CopyTask(DistanceFacts):
+    """``K`` symbols of ``A``, a gap, a delimiter, ``K`` recall steps; ``d = gap + K``.
+    ``T`` is the older fixed-gap form: ``T: 30`` means ``d_min = d_max = T + K``."""
+
+    name: Literal["copy"] = "copy"
+    A: Annotated[int, Field(ge=2)] = 8
+    K: PositiveInt = 3
+    T: PositiveInt | None = None
+    d_min: PositiveInt = 4
+    d_max: PositiveInt = 20
+    solved_threshold: ClassVar[float | None] = 0.99
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fixed_gap(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            T, K = data.get("T"), data.get("K", 3)
+            if isinstance(T, int) and isinstance(K, int) and T > 0 and K > 0:
+                data = {"d_min": T + K, "d_max": T + K, **data}
+        return data
+
+    @model_validator(mode="after")
+    def _ranges(self) -> CopyTask:
+        if self.T is not None and not self.d_min == self.d_max == self.T + self.K:
+            raise ValueError(
+                f"task.T is the fixed-gap form (d_min = d_max = T + K = {self.T + self.K});"
+                f" give either T or d_min/d_max (got d_min={self.d_min}, d_max={self.d_max})"
+            )
+        self._check_range(self.K + 1, "a gap of at least one step: d = gap + K")
+        return self
+
+    @property
+    def chance_metric(self) -> float:
+        return 1.0 / self.A
+
+    @property
+    def memoryless_loss(self) -> float:
+        """``K ln A`` per example over its ``K + d`` unpadded steps, pooled over the batch:
+        ``K ln(A) / (K + mean d)`` (the loss is the mean over every non-padding step)."""
+        return self.K * math.log(self.A) / (self.K + (self.d_min + self.d_max) / 2)
+
+
+@register
 class Copy(DistanceTask):
     """Remember ``K`` symbols for ``d`` steps, then write them out in order.
 
@@ -41,11 +88,9 @@ class Copy(DistanceTask):
     recall accuracy at chance is ``1/A``. Solved: ``val/acc >= 0.99``.
     """
 
-    kind = "classification"
-    metric = "val/acc"
-    higher_is_better = True
+    config = CopyTask
 
-    def __init__(self, cfg: config.CopyTask) -> None:
+    def __init__(self, cfg: CopyTask) -> None:
         self.cfg = cfg
         self.A, self.K = cfg.A, cfg.K
         self.d_min, self.d_max = cfg.d_min, cfg.d_max
@@ -56,6 +101,8 @@ class Copy(DistanceTask):
         self.seq_len = self.K + self.d_max
 
     def generate(self, seed: int, n: int, d_range: tuple[int, int] | None = None) -> Batch:
+        import torch
+
         g = self.generator(seed)
         A, K, L = self.A, self.K, self.seq_len
         symbols = torch.randint(1, A + 1, (n, K), generator=g)

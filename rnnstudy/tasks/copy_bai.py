@@ -7,12 +7,36 @@ recall step), and the input is one real channel holding the digit's value, not a
 
 from __future__ import annotations
 
-import torch
+import math
+from typing import Annotated, ClassVar, Literal
 
-from rnnstudy import config
+from pydantic import Field
+
 from rnnstudy.tasks.base import Batch, Task
+from rnnstudy.tasks.facts import TaskFacts, register
+from rnnstudy.typed import PositiveInt
 
 
+class CopyBaiTask(TaskFacts):
+    """Copy memory in Bai et al. 2018's format (rnnstudy.tasks.copy_bai): the marker repeated
+    over the last ``K+1`` inputs, each digit fed as one scalar channel; length ``T + 2K``."""
+
+    name: Literal["copy_bai"] = "copy_bai"
+    T: PositiveInt = 1000
+    K: PositiveInt = 10
+    A: Annotated[int, Field(ge=2)] = 8
+    solved_threshold: ClassVar[float | None] = 0.99
+
+    @property
+    def chance_metric(self) -> float:
+        return 1.0 / self.A
+
+    @property
+    def memoryless_loss(self) -> float:
+        return self.K * math.log(self.A) / (self.T + 2 * self.K)
+
+
+@register
 class CopyBai(Task):
     """``K`` digits in ``1..A``, ``T-1`` zeros, then the marker ``A+1`` for ``K+1`` steps;
     the target is ``0`` everywhere except the last ``K`` steps, which repeat the digits.
@@ -37,11 +61,9 @@ class CopyBai(Task):
     Bai et al.'s baseline), recall accuracy ``1/A``. Solved: ``val/acc >= 0.99``.
     """
 
-    kind = "classification"
-    metric = "val/acc"
-    higher_is_better = True
+    config = CopyBaiTask
 
-    def __init__(self, cfg: config.CopyBaiTask) -> None:
+    def __init__(self, cfg: CopyBaiTask) -> None:
         self.cfg = cfg
         self.A, self.K, self.T = cfg.A, cfg.K, cfg.T
         self.marker = self.A + 1
@@ -50,6 +72,8 @@ class CopyBai(Task):
         self.seq_len = self.T + 2 * self.K
 
     def generate(self, seed: int, n: int) -> Batch:
+        import torch
+
         g = self.generator(seed)
         A, K, T, L = self.A, self.K, self.T, self.seq_len
         digits = torch.randint(1, A + 1, (n, K), generator=g)

@@ -3,13 +3,72 @@ interference (``mode: cue``), or the older fixed-delay stream (``mode: stream``)
 
 from __future__ import annotations
 
-import torch
+import math
+from typing import Annotated, Any, ClassVar, Literal
 
-from rnnstudy import config
+from pydantic import Field, model_validator
+
 from rnnstudy.tasks.base import Batch, one_hot
 from rnnstudy.tasks.distance import DistanceTask
+from rnnstudy.tasks.facts import DistanceFacts, register
+from rnnstudy.typed import PositiveInt
 
 
+class DelayedRecallTask(DistanceFacts):
+    """``mode: cue`` (default): a cue, ``d - 1`` distractors, a recall marker; answer the cue.
+    ``mode: stream``: the older fixed-delay form (output the symbol seen ``D`` steps ago at
+    every step of a length-``L`` stream). A config that gives ``D`` or ``L`` and no ``mode``
+    is the stream form."""
+
+    name: Literal["delayed_recall"] = "delayed_recall"
+    mode: Literal["cue", "stream"] = "cue"
+    A: Annotated[int, Field(ge=2)] = 8
+    n_distractors: PositiveInt = 8
+    D: PositiveInt | None = None  # stream only: the delay (default 10)
+    L: PositiveInt | None = None  # stream only: the length (default 40)
+    d_min: PositiveInt = 2
+    d_max: PositiveInt = 40
+    solved_threshold: ClassVar[float | None] = 0.99
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stream_form(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        if "mode" not in data and ("D" in data or "L" in data):
+            data = {**data, "mode": "stream"}
+        if data.get("mode") == "stream":
+            data = {"D": 10, "L": 40, **data}
+        return data
+
+    @model_validator(mode="after")
+    def _length(self) -> DelayedRecallTask:
+        if self.mode == "cue":
+            if self.D is not None or self.L is not None:
+                raise ValueError("task.D and task.L are for mode: stream (cue uses d_min/d_max)")
+            self._check_range(1, "the cue comes at least one step before the recall")
+        elif self.L < 2 * self.D:
+            raise ValueError(f"task.L must be >= 2*D = {2 * self.D} (got {self.L})")
+        return self
+
+    @property
+    def has_distances(self) -> bool:
+        return self.mode == "cue"
+
+    @property
+    def readout(self) -> Literal["per_step", "last"]:
+        return "last" if self.mode == "cue" else "per_step"
+
+    @property
+    def chance_metric(self) -> float:
+        return 1.0 / self.A
+
+    @property
+    def memoryless_loss(self) -> float:
+        return math.log(self.A)
+
+
+@register
 class DelayedRecall(DistanceTask):
     """``mode: cue`` (default, many-to-one): a cue symbol, ``d-1`` distractors, a recall
     marker; the target at the marker is the cue.
@@ -43,11 +102,9 @@ class DelayedRecall(DistanceTask):
     A memoryless predictor is at chance: ``ln A``, accuracy ``1/A`` (same as the cue form).
     """
 
-    kind = "classification"
-    metric = "val/acc"
-    higher_is_better = True
+    config = DelayedRecallTask
 
-    def __init__(self, cfg: config.DelayedRecallTask) -> None:
+    def __init__(self, cfg: DelayedRecallTask) -> None:
         self.cfg = cfg
         self.mode = cfg.mode
         self.A = cfg.A
@@ -64,6 +121,8 @@ class DelayedRecall(DistanceTask):
             self.seq_len = self.d_max + 1
 
     def generate(self, seed: int, n: int, d_range: tuple[int, int] | None = None) -> Batch:
+        import torch
+
         if self.mode == "stream":
             return self._stream(seed, n)
         g = self.generator(seed)
@@ -80,6 +139,8 @@ class DelayedRecall(DistanceTask):
         return Batch(one_hot(tokens, self.input_size), cue, mask, mask.clone(), meta)
 
     def _stream(self, seed: int, n: int) -> Batch:
+        import torch
+
         g = self.generator(seed)
         D, L = self.D, self.seq_len
         tokens = torch.randint(0, self.A, (n, L), generator=g)

@@ -3,10 +3,13 @@ from a range, and left padding so every recall sits at the end of one common len
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor
+from typing import TYPE_CHECKING
 
 from rnnstudy.tasks.base import Task
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
 
 
 class DistanceTask(Task):
@@ -26,6 +29,8 @@ class DistanceTask(Task):
         return lo, hi
 
     def draw_distances(self, g: torch.Generator, n: int, d_range: tuple[int, int] | None) -> Tensor:
+        import torch
+
         lo, hi = self.distance_range(d_range)
         return torch.randint(lo, hi + 1, (n,), generator=g)
 

@@ -3,17 +3,59 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
-import torch
-from torch import Tensor
+from pydantic import Field, model_validator
 
-from rnnstudy import config
 from rnnstudy.tasks.base import Batch, one_hot
 from rnnstudy.tasks.distance import DistanceTask
+from rnnstudy.tasks.facts import DistanceFacts, register
+from rnnstudy.typed import PositiveInt
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
+
+
+class QADistanceTask(DistanceFacts):
+    """Facts ``key value`` in filler, then a query marker and a key; answer its value."""
+
+    name: Literal["qa_distance"] = "qa_distance"
+    n_keys: Annotated[int, Field(ge=1)] = 8
+    n_values: Annotated[int, Field(ge=2)] = 8
+    n_facts: PositiveInt = 4
+    n_filler: PositiveInt = 4
+    d_min: PositiveInt = 2
+    d_max: PositiveInt = 50
+    solved_threshold: ClassVar[float | None] = 0.95
+
+    @property
+    def readout(self) -> Literal["per_step", "last"]:
+        return "last"
+
+    @model_validator(mode="after")
+    def _ranges(self) -> QADistanceTask:
+        self._check_range(2, "the queried value sits at least 2 steps before the query's key")
+        if self.n_facts > self.n_keys:
+            raise ValueError(
+                f"task.n_keys must be >= n_facts = {self.n_facts} so distractors have different"
+                f" keys (got {self.n_keys})"
+            )
+        return self
+
+    @property
+    def chance_metric(self) -> float:
+        return 1.0 / self.n_values
+
+    @property
+    def memoryless_loss(self) -> float:
+        return math.log(self.n_values)
 
 
 def _log_comb(n: Tensor, k: Tensor) -> Tensor:
     """log C(n, k) elementwise; -inf where the binomial is zero (k < 0 or k > n)."""
+    import torch
+
     n, k = n.to(torch.float64), k.to(torch.float64)
     ok = (k >= 0) & (k <= n)
     n_, k_ = n.clamp(min=0), k.clamp(min=0)
@@ -26,6 +68,8 @@ def _choose_sorted(g: torch.Generator, limit: Tensor, count: Tensor, m: int, wid
 
     Returns (B, m); columns ``j >= count`` hold ``width`` (a sentinel larger than any index).
     """
+    import torch
+
     B = limit.shape[0]
     idx = torch.arange(width).expand(B, width)
     scores = torch.rand(B, width, generator=g)
@@ -36,6 +80,7 @@ def _choose_sorted(g: torch.Generator, limit: Tensor, count: Tensor, m: int, wid
     return picked.sort(dim=1).values
 
 
+@register
 class QADistance(DistanceTask):
     """Filler with ``n_facts`` key->value facts in it; the sequence ends with a query marker and
     a key; answer that key's value at the last step (many-to-one).
@@ -71,11 +116,9 @@ class QADistance(DistanceTask):
     ``1/n_values``. Solved: ``val/acc >= 0.95`` over all distances.
     """
 
-    kind = "classification"
-    metric = "val/acc"
-    higher_is_better = True
+    config = QADistanceTask
 
-    def __init__(self, cfg: config.QADistanceTask) -> None:
+    def __init__(self, cfg: QADistanceTask) -> None:
         self.cfg = cfg
         self.n_filler, self.n_keys, self.n_values = cfg.n_filler, cfg.n_keys, cfg.n_values
         self.n_facts = cfg.n_facts
@@ -89,6 +132,8 @@ class QADistance(DistanceTask):
         self.seq_len = self.d_max + 2 * self.n_facts
 
     def generate(self, seed: int, n: int, d_range: tuple[int, int] | None = None) -> Batch:
+        import torch
+
         g = self.generator(seed)
         L, P = self.seq_len, self.n_facts
         m = P - 1  # distractors

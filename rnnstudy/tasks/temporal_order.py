@@ -3,13 +3,33 @@
 from __future__ import annotations
 
 import math
+from typing import Annotated, ClassVar, Literal
 
-import torch
+from pydantic import Field
 
-from rnnstudy import config
 from rnnstudy.tasks.base import Batch, Task, one_hot
+from rnnstudy.tasks.facts import TaskFacts, register
 
 
+class TemporalOrderTask(TaskFacts):
+    name: Literal["temporal_order"] = "temporal_order"
+    L: Annotated[int, Field(ge=10)] = 50
+    solved_threshold: ClassVar[float | None] = 0.99
+
+    @property
+    def readout(self) -> Literal["per_step", "last"]:
+        return "last"
+
+    @property
+    def chance_metric(self) -> float:
+        return 0.25
+
+    @property
+    def memoryless_loss(self) -> float:
+        return math.log(4)
+
+
+@register
 class TemporalOrder(Task):
     """Classify the order of two relevant symbols hidden among distractors.
 
@@ -32,12 +52,9 @@ class TemporalOrder(Task):
     i.e. ``val/acc >= 0.99`` (Pascanu et al. test on 10,000 fresh sequences).
     """
 
-    kind = "classification"
-    metric = "val/acc"
-    higher_is_better = True
-    solved_threshold = 0.99
+    config = TemporalOrderTask
 
-    def __init__(self, cfg: config.TemporalOrderTask) -> None:
+    def __init__(self, cfg: TemporalOrderTask) -> None:
         L = cfg.L
         # integer floors: exact, unlike math.floor(0.1 * L) in floating point
         self.window1 = (L // 10, (2 * L) // 10)
@@ -50,6 +67,8 @@ class TemporalOrder(Task):
         self.seq_len = L
 
     def generate(self, seed: int, n: int) -> Batch:
+        import torch
+
         g = self.generator(seed)
         L = self.seq_len
         tokens = torch.randint(2, 6, (n, L), generator=g)
@@ -63,14 +82,3 @@ class TemporalOrder(Task):
         mask = torch.ones(n, dtype=torch.bool)
         meta = {"positions": positions, "source": p1.clone()}
         return Batch(one_hot(tokens, 6), y, mask, mask.clone(), meta)
-
-    @property
-    def chance_loss(self) -> float:
-        return math.log(4)
-
-    @property
-    def chance_metric(self) -> float:
-        return 0.25
-
-    def solved(self, metrics: dict[str, float]) -> bool:
-        return metrics.get(self.metric, float("nan")) >= self.solved_threshold
