@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict
-from types import SimpleNamespace
 from typing import Any
 
 import pytorch_lightning as pl
@@ -26,8 +25,12 @@ from benchmarks.reference import plain_fit
 from rnnstudy import tracking
 from rnnstudy.config import RunConfig
 from rnnstudy.data import TaskData
-from rnnstudy.instruments.callbacks import GradTime
+from rnnstudy.instruments import Instruments
 from rnnstudy.instruments.clipping import clip_gradients
+from rnnstudy.instruments.gradtime import GradTime
+from rnnstudy.instruments.lyapunov import Lyapunov
+from rnnstudy.instruments.propagation import Propagation
+from rnnstudy.instruments.record import StepRecord
 from rnnstudy.instruments.schedule import should_probe
 from rnnstudy.mlflow_logger import BufferedMLflowLogger
 from rnnstudy.module import SequenceModule
@@ -57,16 +60,15 @@ def rnnstudy_fit(cfg: RunConfig, task: Task | None, callbacks: list) -> None:
     client.set_terminated(run_id, "FINISHED")
 
 
-def default_probe(cfg: RunConfig) -> GradTime:
+def default_probe(cfg: RunConfig) -> Instruments:
     """The probe ``run_one`` attaches by default: gradient norms, propagation profile, Lyapunov."""
     p = cfg.probe
-    return GradTime(
-        p.every,
-        p.log_spaced_early,
-        sources=p.sources if p.propagation else 0,
-        lyapunov=p.lyapunov,
-        seed=cfg.seed,
-    )
+    parts = [GradTime(p.every, p.log_spaced_early)]
+    if p.propagation:
+        parts.append(Propagation(p.every, p.log_spaced_early, p.sources))
+    if p.lyapunov:
+        parts.append(Lyapunov(p.every, p.log_spaced_early, p.lyapunov))
+    return Instruments(parts, seed=cfg.seed)
 
 
 def probe_pairs(
@@ -74,17 +76,16 @@ def probe_pairs(
 ) -> dict[str, dict[str, list[float]]]:
     """Alternate a plain training step, a probe step with the gradient part alone
     (``GradTime(every, early)``) and a probe step with the default probe (``default_probe``) of
-    the same module, ``reps`` times after one round of warm-up. A probe step is what GradTime
-    adds: ``capture`` on during forward/backward, then its ``on_after_backward`` computation.
+    the same module, ``reps`` times after one round of warm-up. A probe step is what the probe
+    adds: the windows captured during forward/backward, then the driver's ``measure``.
     Returns {clock: {"plain" | "grad" | "full": [seconds]}}."""
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     module = SequenceModule(cfg, task).to(device)
     opt = module.configure_optimizers()
     probes = {
-        "grad": GradTime(cfg.probe.every, cfg.probe.log_spaced_early),
+        "grad": Instruments([GradTime(cfg.probe.every, cfg.probe.log_spaced_early)]),
         "full": default_probe(cfg),
     }
-    stub = SimpleNamespace(global_step=0, logger=None)
     out: dict[str, dict[str, list[float]]] = {k: {p: [] for p in PROBES} for k in CLOCKS}
     step = 0
     for rep in range(reps + 1):
@@ -94,15 +95,14 @@ def probe_pairs(
             step += 1
             clock = Clock(device)
             clock.mark()
-            module.capture = capture
-            loss = module.forward_loss(batch, capture=capture)
+            loss, wins = module.forward_capture(batch, capture=capture)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if capture:
-                probes[kind].on_after_backward(stub, module)
+                record = StepRecord(0, batch, float(loss), module.model, None, tuple(wins), 0)
+                probes[kind].measure(record)
             clip_gradients(module.parameters(), cfg.clip.mode, cfg.clip.value)
             opt.step()
-            module.capture, module.captured = False, []
             clock.mark()
             if rep:
                 for c in CLOCKS:

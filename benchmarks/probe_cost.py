@@ -48,14 +48,11 @@ def probe_parts(cfg: RunConfig, task: Task, device: torch.device, reps: int) -> 
     }
 
     def step(batch, capture: bool) -> list:
-        module.capture = capture
-        loss = module.forward_loss(batch, capture=capture)
+        loss, captured = module.forward_capture(batch, capture=capture)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        captured = module.captured
         clip_gradients(module.parameters(), cfg.clip.mode, cfg.clip.value)
         opt.step()
-        module.capture, module.captured = False, []
         return captured
 
     for rep in range(reps + 1):

@@ -10,9 +10,11 @@ such step that begins a new sequence), before any other callback has touched tha
    counters (global step, validation schedule), the module's own state (``steps_to_solve``)
    and the ``state_dict`` of every stateful callback: this one (the position in the training
    stream and the distance ranges of the batches already drawn ahead of it, the RNG states
-   of torch, numpy and Python, the training seconds so far), the
-   distance schedule (range, learned, reached), ``GradNorms`` (clip-rate counters) and
-   ``GradTime`` (the probe rows behind ``gradtime/*.npz`` etc., its random generator);
+   of torch, numpy and Python, the training seconds so far) and the distance schedule
+   (range, learned, reached); the module adds its instruments' driver
+   (``rnnstudy.instruments.driver.Instruments.state_dict``: the rows behind
+   ``gradtime/*.npz`` etc. and their steps, the probe's random generator, each instrument's
+   own state such as the clip-rate counters of ``gradnorms``);
 3. logs it to the MLflow run as ``checkpoints/last.ckpt`` (the run's artifact folder: a
    resume on any machine that reaches the same store finds it) and tags the run
    ``checkpoint_step=<S>``.

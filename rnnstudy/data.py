@@ -15,12 +15,18 @@ range); the distance schedule (rnnstudy.curriculum) narrows and widens it while 
 (the stream is read in-process, ``num_workers=0``, so the change applies to the next batches).
 A run resumed from a checkpoint starts the stream at the batch it had reached
 (``TrainStream.start``, set by ``rnnstudy.checkpoint.RunCheckpoint``).
+
+Per-window TBPTT (``train.tbptt_mode: per_window``) takes one update per window that holds a
+loss term: ``WindowedData`` hands every sequence batch once per such window (``make_data``
+picks it).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -28,6 +34,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 
 from rnnstudy.tasks import Batch, Task
+from rnnstudy.tbptt import update_windows
 
 TRAIN, VAL, TEST = 1, 2, 3
 VAL_CHUNK = 256  # validation examples per seed (fixed: the set is prefix-stable in val_size)
@@ -224,3 +231,39 @@ class TaskData(pl.LightningDataModule):
             self.val.slice(i, min(i + self.val_chunk, n)) for i in range(0, n, self.val_chunk)
         ]
         return DataLoader(_Fixed(chunks), batch_size=None, collate_fn=_identity)
+
+
+class _Repeat(IterableDataset):
+    """Each batch of ``stream`` ``times(batch)`` times in a row."""
+
+    def __init__(self, stream, times: Callable[[Batch], int]):
+        self.stream, self.times = stream, times
+
+    def __iter__(self):
+        for batch in self.stream:
+            for _ in range(self.times(batch)):
+                yield batch
+
+
+class WindowedData(TaskData):
+    """TBPTT per_window: every sequence batch once per update window (``rnnstudy.module``)."""
+
+    def __init__(self, task: Task, seed: int, batch_size: int, val_size: int, k: int):
+        super().__init__(task, seed, batch_size, val_size)
+        self.k = k
+
+    def train_dataloader(self) -> DataLoader:
+        base = super().train_dataloader()
+
+        def times(batch: Batch) -> int:
+            return len(update_windows(batch, self.k, self.task.readout))
+
+        return DataLoader(_Repeat(base.dataset, times), batch_size=None, collate_fn=base.collate_fn)
+
+
+def make_data(cfg: Any, task: Task) -> TaskData:
+    """The data module of a run config (``WindowedData`` under per-window TBPTT)."""
+    t = cfg.train
+    if t.tbptt is not None and t.tbptt_mode == "per_window":
+        return WindowedData(task, cfg.seed, t.batch_size, t.val_size, t.tbptt)
+    return TaskData(task, cfg.seed, t.batch_size, t.val_size)

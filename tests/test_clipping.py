@@ -8,12 +8,12 @@ import torch
 from pytorch_lightning.loggers.logger import Logger
 
 from rnnstudy.data import TaskData
-from rnnstudy.instruments.callbacks import GradNorms
-from rnnstudy.instruments.clipping import clip_gradients
+from rnnstudy.instruments import Instruments
+from rnnstudy.instruments.clipping import GradNorms, clip_gradients
 from rnnstudy.models.recurrent import param_label
 from rnnstudy.module import SequenceModule
-from rnnstudy.runner import make_trainer, quiet_lightning
 from rnnstudy.tasks import build_task
+from rnnstudy.trainer import make_trainer, quiet_lightning
 from tests.helpers import tiny
 
 
@@ -67,9 +67,9 @@ class _Recorder(GradNorms):
         super().__init__(1)
         self.seen = []
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.seen.append(pl_module.last_clip)
-        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+    def measure(self, record):
+        self.seen.append(record.clip)
+        return super().measure(record)
 
 
 @pytest.mark.parametrize("mode,tau", [("norm", 0.05), ("value", 0.001), ("none", 1.0)])
@@ -87,7 +87,8 @@ def test_clipping_changes_the_update(mode, tau):
     )
     task = build_task(cfg.task)
     torch.manual_seed(0)
-    module = SequenceModule(cfg, task)
+    rec = _Recorder()
+    module = SequenceModule(cfg, task, Instruments([rec]))
     before = {n: p.detach().clone() for n, p in module.named_parameters()}
     # the raw gradient on the first training batch, computed independently
     data = TaskData(task, cfg.seed, cfg.train.batch_size, 16)
@@ -96,9 +97,8 @@ def test_clipping_changes_the_update(mode, tau):
     module.forward_loss(batch).backward()
     raw = {n: p.grad.detach().clone() for n, p in module.named_parameters()}
     module.zero_grad()
-    rec = _Recorder()
     logger = _MemoryLogger()
-    trainer = make_trainer(cfg, logger, [rec], progress=False)
+    trainer = make_trainer(cfg, logger, [], progress=False)
     trainer.fit(module, datamodule=data)
     delta = {n: before[n] - p.detach() for n, p in module.named_parameters()}
     raw_norm = math.sqrt(sum(float((g**2).sum()) for g in raw.values()))
@@ -179,9 +179,9 @@ def test_divergence_step_logs_no_gradient_figures():
     cfg = tiny(clip__mode="norm", clip__value=1e-4, train__max_steps=6, probe__enabled=False)
     task = build_task(cfg.task)
     torch.manual_seed(0)
-    module = SequenceModule(cfg, task)
     logger, norms = _MemoryLogger(), GradNorms(1)
-    trainer = make_trainer(cfg, logger, [norms, _PoisonAt(3)], progress=False)
+    module = SequenceModule(cfg, task, Instruments([norms]))
+    trainer = make_trainer(cfg, logger, [_PoisonAt(3)], progress=False)
     trainer.fit(module, datamodule=TaskData(task, cfg.seed, cfg.train.batch_size, 16))
     assert module.diverged
     grad_steps = [step for step, m in logger.rows if "grad/norm_preclip" in m]

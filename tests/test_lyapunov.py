@@ -164,7 +164,10 @@ def test_issue21_item5_minus_infinity_is_kept_in_the_array_and_not_logged():
     the finite exponents."""
     from types import SimpleNamespace
 
-    from rnnstudy.instruments.callbacks import GradTime
+    from rnnstudy.instruments import Instruments
+    from rnnstudy.instruments.gradtime import GradTime
+    from rnnstudy.instruments.lyapunov import Lyapunov
+    from rnnstudy.instruments.record import StepRecord
 
     model, x, hs = _relu_rnn([2, 5], drop_at=7, seed=0)  # finite λ₃, λ₄ before the fix
     with torch.no_grad():
@@ -176,13 +179,12 @@ def test_issue21_item5_minus_infinity_is_kept_in_the_array_and_not_logged():
 
     logged = {}
     logger = SimpleNamespace(log_metrics=lambda m, step: logged.update(m))
-    trainer = SimpleNamespace(global_step=0, logger=logger)
-    module = SimpleNamespace(
-        model=model, capture=True, captured=[Win()], probe_trajectory=lambda: None
+    record = StepRecord(
+        step=0, batch=SimpleNamespace(meta={}), loss=0.0, model=model, windows=(Win(),), asked_at=0
     )
-    cb = GradTime(1, False, None, lyapunov=4, seed=0)
-    cb.on_after_backward(trainer, module)
-    lam = cb.exponents["l0"][0]
+    cb = Instruments([GradTime(1, False), Lyapunov(1, False, 4)], seed=0)
+    cb.measure(record, logger)
+    lam = cb.rows["lyapunov"]["l0"][0]
     assert np.all(np.isfinite(lam[:2])) and np.all(np.isneginf(lam[2:]))
     assert {"lyapunov/l0/l1", "lyapunov/l0/l2"} <= set(logged)
     assert not {"lyapunov/l0/l3", "lyapunov/l0/l4"} & set(logged)

@@ -13,34 +13,40 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from rnnstudy.instruments.callbacks import GradTime
-from rnnstudy.instruments.propagation import source_steps
+from rnnstudy.data import WindowedData
+from rnnstudy.instruments import Instruments
+from rnnstudy.instruments.gradtime import GradTime
+from rnnstudy.instruments.lyapunov import Lyapunov
+from rnnstudy.instruments.propagation import Propagation, source_steps
 from rnnstudy.models.cells import layer_params
 from rnnstudy.module import SequenceModule
-from rnnstudy.runner import WindowedData, make_trainer, quiet_lightning
 from rnnstudy.tasks import build_task
+from rnnstudy.trainer import make_trainer, quiet_lightning
 from tests.helpers import tiny
 from tests.oracle import oracle_lyapunov, oracle_profile, step_jacobians
 
 
-class _Snapshot(GradTime):
-    """GradTime that keeps, at every probe, a copy of the network, the batch and the state of
+def _probe(sources=4, lyapunov=2):
+    """The probe instruments (gradtime, propagation, lyapunov), every step."""
+    return [GradTime(1, False), Propagation(1, False, sources), Lyapunov(1, False, lyapunov)]
+
+
+class _Snapshot(Instruments):
+    """The driver that keeps, at every probe, a copy of the network, the batch and the state of
     its generator just before the probe ran."""
 
-    def __init__(self, *args, **kw):
-        super().__init__(*args, **kw)
+    def __init__(self, parts, seed):
+        super().__init__(parts, seed=seed)
         self.snaps: list[tuple] = []
-        self._batch = None
 
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        super().on_train_batch_start(trainer, pl_module, batch, batch_idx)
-        self._batch = batch
+    def measure(self, record, logger=None):
+        if record.windows and record.backward_ran:
+            self.snaps.append((copy.deepcopy(record.model), record.batch, self.gen.get_state()))
+        return super().measure(record, logger)
 
-    def on_after_backward(self, trainer, pl_module) -> None:
-        if pl_module.capture and pl_module.captured:
-            model = copy.deepcopy(pl_module.model)
-            self.snaps.append((model, self._batch, self.gen.get_state()))
-        super().on_after_backward(trainer, pl_module)
+
+def _matrices(probe):
+    return {k: a["norms"] for k, a in probe.arrays("gradtime").items()}
 
 
 def _cfg(cell, steps, k=4, seq_len=12, **over):
@@ -66,8 +72,8 @@ def _fit(cfg, probe):
     quiet_lightning()
     task = build_task(cfg.task)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    module = SequenceModule(cfg, task)
-    trainer = make_trainer(cfg, None, [probe], progress=False)
+    module = SequenceModule(cfg, task, probe)
+    trainer = make_trainer(cfg, None, [], progress=False)
     data = WindowedData(task, cfg.seed, cfg.train.batch_size, cfg.train.val_size, cfg.train.tbptt)
     trainer.fit(module, datamodule=data)
     return module
@@ -101,23 +107,23 @@ def test_issue21_item3_per_window_probe_describes_the_current_network(cell):
     ρ 0.72 off relative, λ₁ of the wrong sign). Now: equal to the brute-force oracle on the
     weights at the probe and a full forward of the probed batch."""
     cfg = _cfg(cell, steps=6)  # 3 updates per sequence; probes at steps 2 and 5
-    probe = _Snapshot(1, False, None, sources=4, lyapunov=3, seed=cfg.seed)
+    probe = _Snapshot(_probe(sources=4, lyapunov=3), cfg.seed)
     _fit(cfg, probe)
-    assert probe.steps == [2, 5]
+    assert probe.steps["gradtime"] == [2, 5]
     assert len(probe.snaps) == 2
     for i, (model, batch, state) in enumerate(probe.snaps):
         rho, lam = _oracle(cell, model, batch, state, sources=4, k=3)
-        np.testing.assert_allclose(probe.rho["l0"][i], rho, rtol=1e-9, atol=1e-14)
-        np.testing.assert_allclose(probe.exponents["l0"][i], lam, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(probe.rows["propagation"]["l0"][i], rho, rtol=1e-9, atol=1e-14)
+        np.testing.assert_allclose(probe.rows["lyapunov"]["l0"][i], lam, rtol=1e-9, atol=1e-12)
 
 
 def test_issue21_item3_per_window_gradient_row_is_the_probed_window():
     """The gradient part stays per window: the row is zero before the probed (last) window
     and nonzero inside it."""
     cfg = _cfg("rnn", steps=3)
-    probe = GradTime(1, False, None, sources=4, lyapunov=2, seed=cfg.seed)
+    probe = Instruments(_probe(), seed=cfg.seed)
     _fit(cfg, probe)
-    row = probe.matrices()["l0"][0]
+    row = _matrices(probe)["l0"][0]
     assert row.shape == (12,)
     # exactly zero by construction: no gradient reaches the steps before the window
     assert np.all(row[:8] == 0) and np.all(row[8:] > 0)
@@ -129,11 +135,11 @@ def test_issue21_item4_sequence_cut_off_by_max_steps_keeps_its_probe(steps, want
     the sequence's last update, or at the run's last step if max_steps cuts the sequence off
     (before the fix: no probe at all for max_steps < 4)."""
     cfg = _cfg("rnn", steps=steps, k=3)
-    probe = GradTime(1, False, None, sources=4, lyapunov=2, seed=cfg.seed)
+    probe = Instruments(_probe(), seed=cfg.seed)
     _fit(cfg, probe)
-    assert probe.steps == want
-    assert set(probe.rho) == {"l0"} and set(probe.exponents) == {"l0"}
-    rows = probe.matrices()["l0"]  # every row spans the sequence: zero outside its window
+    assert probe.steps["gradtime"] == want
+    assert set(probe.rows["propagation"]) == {"l0"} and set(probe.rows["lyapunov"]) == {"l0"}
+    rows = _matrices(probe)["l0"]  # every row spans the sequence: zero outside its window
     assert rows.shape == (len(want), 12) and np.all(np.isfinite(rows))
     for row, step in zip(rows, want, strict=True):
         a = 3 * (step % 4)  # the window (a, a + 3) of update step % 4 of its sequence

@@ -1,4 +1,4 @@
-"""The GradTime callback inside a real Lightning step equals the brute-force oracle."""
+"""The gradtime instrument inside a real Lightning step equals the brute-force oracle."""
 
 import copy
 
@@ -7,12 +7,14 @@ import pytest
 import torch
 
 from rnnstudy.data import TaskData
-from rnnstudy.instruments.callbacks import GradNorms, GradTime
+from rnnstudy.instruments import Instruments
+from rnnstudy.instruments.clipping import GradNorms
+from rnnstudy.instruments.gradtime import GradTime
 from rnnstudy.instruments.schedule import should_probe
 from rnnstudy.metrics import loss_sum
 from rnnstudy.module import SequenceModule
-from rnnstudy.runner import make_trainer, quiet_lightning
 from rnnstudy.tasks import build_task
+from rnnstudy.trainer import make_trainer, quiet_lightning
 from tests.helpers import tiny
 from tests.oracle import oracle_norms
 
@@ -49,17 +51,18 @@ def test_callback_rows_equal_oracle(cell, task, bi, tmp_path):
     )
     t = build_task(cfg.task)
     torch.manual_seed(0)
-    module = SequenceModule(cfg, t)
+    probe = Instruments([GradNorms(), GradTime(1, False)], out_dir=tmp_path)
+    module = SequenceModule(cfg, t, probe)
     initial = copy.deepcopy(module.model).double()
-    probe = GradTime(1, False, out_dir=tmp_path)
-    trainer = make_trainer(cfg, None, [GradNorms(), probe], progress=False)
+    trainer = make_trainer(cfg, None, [], progress=False)
     data = TaskData(t, cfg.seed, cfg.train.batch_size, 16)
     trainer.fit(module, datamodule=data)
     batch = data.train.batch(0)  # the run's first training batch
     x = batch.x.double()
     count = batch.mask.sum()
     ref = oracle_norms(initial, x, lambda out: loss_sum(t, out, batch.y, batch.mask) / count)
-    mats = probe.matrices()
+    probe.save()
+    mats = {k: a["norms"] for k, a in probe.arrays("gradtime").items()}
     assert set(mats) == set(ref)
     for k, v in ref.items():
         np.testing.assert_allclose(mats[k][0], v.numpy(), rtol=1e-5, atol=1e-12)

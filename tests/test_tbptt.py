@@ -7,12 +7,13 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from rnnstudy.data import TaskData
+from rnnstudy.data import TaskData, WindowedData
+from rnnstudy.instruments import Instrument, Instruments
 from rnnstudy.instruments.gradtime import layer_grads, reduce_norms
 from rnnstudy.metrics import loss_sum
 from rnnstudy.module import SequenceModule, windows
-from rnnstudy.runner import WindowedData, make_trainer
 from rnnstudy.tasks import build_task
+from rnnstudy.trainer import make_trainer
 from tests.helpers import tiny
 from tests.oracle import oracle_norms
 
@@ -54,13 +55,14 @@ def _setup(cell, k):
 
 
 def _probe(module, batch):
+    """(per-window layer gradients, the captured windows)."""
     module.zero_grad()
-    loss = module.forward_loss(batch, capture=True)
+    loss, captured = module.forward_capture(batch)
     loss.backward()
     per_window = []
-    for w in module.captured:
+    for w in captured:
         per_window.append(layer_grads(module.model, w.inputs, w.outputs, w.grads, w.state0))
-    return per_window
+    return per_window, captured
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
@@ -68,8 +70,8 @@ def test_no_gradient_into_earlier_windows(cell):
     module, task, batch = _setup(cell, 4)
     # keep only the loss terms of the last window (steps 8..11)
     batch.mask[:, :8] = False
-    grads = _probe(module, batch)
-    assert [(w.start, w.outputs[0].shape[1]) for w in module.captured] == [(0, 4), (4, 4), (8, 4)]
+    grads, captured = _probe(module, batch)
+    assert [(w.start, w.outputs[0].shape[1]) for w in captured] == [(0, 4), (4, 4), (8, 4)]
     assert len(grads) == 3
     for w in grads[:2]:
         for v in w.values():
@@ -83,9 +85,9 @@ def test_no_gradient_into_earlier_windows(cell):
 def test_window_equals_full_bptt_on_that_window(cell):
     k = 4
     module, task, batch = _setup(cell, k)
-    grads = _probe(module, batch)
+    grads, captured = _probe(module, batch)
     count = batch.mask.sum()
-    for (a, b), w, got in zip(windows(12, k), module.captured, grads, strict=True):
+    for (a, b), w, got in zip(windows(12, k), captured, grads, strict=True):
         y, m = batch.y[:, a:b], batch.mask[:, a:b]
 
         def loss_fn(out, y=y, m=m):
@@ -120,16 +122,27 @@ def test_tbptt_parameter_gradient_is_sum_of_window_gradients():
 # ---------------------------------------------------------------- per_window (classic TBPTT)
 
 
-class _CountSteps(pl.Callback):
+class _ClipSeen(Instrument):
+    """Keeps the clip norms of every step record."""
+
+    name = "clip_seen"
+
     def __init__(self):
+        super().__init__()
+        self.stats = []
+
+    def measure(self, record):
+        self.stats.append(record.clip)
+        return {}, None
+
+
+class _CountSteps(pl.Callback):
+    def __init__(self, seen: _ClipSeen):
         self.updates = 0
-        self.clip_stats = []
+        self.clip_stats = seen.stats
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
         self.updates += 1
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.clip_stats.append(pl_module.last_clip)
 
 
 def _per_window_cfg(task, k, steps, **over):
@@ -155,9 +168,10 @@ def _fit(cfg):
     """Train with the real runner pieces; returns (initial model copy, trained module, counter)."""
     task = build_task(cfg.task)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    module = SequenceModule(cfg, task)
+    seen = _ClipSeen()
+    module = SequenceModule(cfg, task, Instruments([seen]))
     start = copy.deepcopy(module.model).double()
-    count = _CountSteps()
+    count = _CountSteps(seen)
     trainer = make_trainer(cfg, None, [count], progress=False)
     trainer.fit(
         module, datamodule=WindowedData(task, cfg.seed, 3, cfg.train.val_size, cfg.train.tbptt)
@@ -218,9 +232,9 @@ def test_per_window_gradient_does_not_cross_a_window_boundary():
     module = SequenceModule(cfg, task).double()
     batch = task.generate(5, 3)
     batch.x = batch.x.double()
-    module.window_step_loss(batch).backward()  # window (0, 3); no optimizer step
+    module.window_step_loss(batch)[0].backward()  # window (0, 3); no optimizer step
     module.zero_grad()
-    module.window_step_loss(batch).backward()  # window (3, 7)
+    module.window_step_loss(batch)[0].backward()  # window (3, 7)
     ours = [p.grad.clone() for p in module.model.parameters()]
 
     def grads(detach: bool) -> list[torch.Tensor]:

@@ -18,9 +18,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
+
+from rnnstudy.instruments.base import Instrument, Metrics, Rows
+from rnnstudy.models.recurrent import param_label
 
 NAN = float("nan")
 
@@ -76,3 +80,60 @@ def clip_gradients(params: Iterable[torch.nn.Parameter], mode: str, value: float
         torch._foreach_clamp_min_(grads, -value)
         torch._foreach_clamp_max_(grads, value)
     return ClipStats(pre, total_norm(grads), True, norms)
+
+
+class GradNorms(Instrument):
+    """Instrument ``gradnorms``, every training step: the record's ``ClipStats`` (one fused
+    pass in ``clip_gradients``; nothing recomputed) as ``grad/norm_preclip``,
+    ``grad/norm_postclip``, ``grad/clipped``, the running ``grad/clip_rate``, per-parameter
+    norms ``grad/param/<name>`` and ``train/loss``, logged every ``log_every`` steps (the clip
+    rate counts every step). Always on (``train.log_every``).
+
+    A step without gradients (the loss was not finite, so Lightning ran no backward but still
+    called the clipping hook) logs no gradient figures and does not count in the clip rate.
+    """
+
+    name = "gradnorms"
+
+    def __init__(self, log_every: int = 1):
+        super().__init__(1, False)
+        self.log_every = log_every
+        self.steps = 0
+        self.clipped = 0
+        self._labels: list[str] | None = None  # metric names, parameter order, all with grads
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> GradNorms:
+        return cls(cfg.train.log_every)
+
+    def _param_metrics(self, model: Any, norms: list[float]) -> Metrics:
+        if self._labels is None or len(self._labels) != len(norms):
+            named = model.named_parameters()
+            self._labels = [f"grad/param/{param_label(n)}" for n, p in named if p.grad is not None]
+        return dict(zip(self._labels, norms, strict=True))
+
+    def measure(self, record: Any) -> tuple[Metrics, Rows | None]:
+        stats = record.clip
+        if stats is None or not stats.has_grads or not record.backward_ran:
+            return {}, None  # no backward happened: no figures, not a step of the rate
+        self.steps += 1
+        self.clipped += int(stats.clipped)
+        if record.step % self.log_every:
+            return {}, None
+        m = {
+            "train/loss": record.loss,
+            "grad/norm_preclip": stats.pre,
+            "grad/norm_postclip": stats.post,
+            "grad/clipped": float(stats.clipped),
+            "grad/clip_rate": self.clipped / self.steps,
+        }
+        if stats.norms:
+            m.update(self._param_metrics(record.model, stats.norms))
+        return m, None
+
+    def state_dict(self) -> dict[str, Any]:
+        """The clip-rate counters (a checkpoint, rnnstudy.checkpoint)."""
+        return {"steps": self.steps, "clipped": self.clipped}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.steps, self.clipped = int(state_dict["steps"]), int(state_dict["clipped"])

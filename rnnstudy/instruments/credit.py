@@ -34,8 +34,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+
+from rnnstudy.instruments.base import Instrument, Metrics, Rows, finite
 
 NAN = float("nan")
 
@@ -100,3 +103,48 @@ def layer_credit(
         m = credit_metrics(h, grad_norms.get(key + "_c"), source, distance, edges)
         out.update({f"credit/{key}/{name}": v for name, v in m.items()})
     return out
+
+
+class Credit(Instrument):
+    """Instrument ``credit``: the credit metrics on the probe schedule, from the probe's
+    per-example gradient norms and the batch's ``meta["source"]`` / ``meta["distance"]``, and
+    ``credit/<layer>.npz`` (credit: probe x bucket medians, edges: the buckets' upper edges).
+    Switch: ``probe.credit`` (core tasks only: they have distances)."""
+
+    name = "credit"
+    needs = frozenset({"windows", "probe"})
+
+    def __init__(self, every: int, log_spaced_early: bool, edges: list[tuple[int, int]]):
+        super().__init__(every, log_spaced_early)
+        self.edges = edges
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> Credit | None:
+        p = cfg.probe
+        if not (p.enabled and p.credit and cfg.task.has_distances):
+            return None
+        return cls(p.every, p.log_spaced_early, cfg.task.buckets())
+
+    def measure(self, record: Any) -> tuple[Metrics, Rows | None]:
+        source, distance = record.batch.meta.get("source"), record.batch.meta.get("distance")
+        if source is None or distance is None:
+            return {}, None
+        m = layer_credit(
+            record.probe.grad_norms,
+            source.detach().cpu().numpy(),
+            distance.detach().cpu().numpy(),
+            self.edges,
+        )
+        rows = {}
+        for key in {k.split("/")[1] for k in m}:
+            row = [m.get(f"credit/{key}/by_distance/{hi}", np.nan) for _, hi in self.edges]
+            rows[key] = np.asarray(row, dtype=float)
+        return finite(m), rows
+
+    def write(self, steps: np.ndarray, rows: dict[str, list[np.ndarray]]) -> dict[str, Rows]:
+        edges = np.asarray([hi for _, hi in self.edges], dtype=np.int64)
+        return {
+            k: {"credit": np.stack(r), "edges": edges}
+            for k, r in rows.items()
+            if len(r) == len(steps)
+        }

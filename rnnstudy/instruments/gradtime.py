@@ -25,10 +25,13 @@ unrolled loop (``tests/test_gradtime.py``, ``tests/test_propagation.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from rnnstudy.instruments.base import Instrument, Metrics, Rows, finite, pad_rows
 from rnnstudy.instruments.jacobians import (
     chunks,
     gru_coefficients,
@@ -36,6 +39,7 @@ from rnnstudy.instruments.jacobians import (
     prev_states,
     rnn_coefficients,
 )
+from rnnstudy.instruments.summaries import summarise
 from rnnstudy.models.cells import layer_params
 
 CHUNK = 32  # time steps per block of coefficients and of the backward loop's buffers
@@ -277,3 +281,37 @@ def example_norms(grads: dict[str, Tensor]) -> dict[str, Tensor]:
 def reduce_norms(grads: dict[str, Tensor]) -> dict[str, Tensor]:
     """L2 norm over hidden units per example, then mean over the batch: {key: (L,)}."""
     return {k: v.mean(dim=0) for k, v in example_norms(grads).items()}
+
+
+class GradTime(Instrument):
+    """Instrument ``gradtime``: on the probe schedule, for every layer and direction, the exact
+    per-time-step gradient norms of the probe (DESIGN §4), their summaries
+    (``gradtime/<key>/...``, ``meta["source"]`` as the first informative step) and the matrix
+    probe x time step of batch means as ``gradtime/<key>.npz`` (norms, time). Switch:
+    ``probe.enabled``."""
+
+    name = "gradtime"
+    needs = frozenset({"windows", "probe"})
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> GradTime | None:
+        p = cfg.probe
+        return cls(p.every, p.log_spaced_early) if p.enabled else None
+
+    def measure(self, record: Any) -> tuple[Metrics, Rows | None]:
+        source = record.batch.meta.get("source")
+        src = None if source is None else source.detach().cpu().numpy()
+        metrics: Metrics = {}
+        rows: Rows = {}
+        for k, per_example in record.probe.grad_norms.items():  # (B, L)
+            rows[k] = per_example.mean(axis=0)
+            summary = summarise(per_example, reverse="_reverse" in k, source=src)
+            metrics.update({f"gradtime/{k}/{name}": v for name, v in summary.items()})
+        return finite(metrics), rows
+
+    def write(self, steps: np.ndarray, rows: dict[str, list[np.ndarray]]) -> dict[str, Rows]:
+        out = {}
+        for k, r in rows.items():
+            mat = pad_rows(r)
+            out[k] = {"norms": mat, "time": np.arange(mat.shape[1])}
+        return out

@@ -30,6 +30,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from rnnstudy.instruments.base import Instrument, Metrics, Rows, finite, pad_rows
 from rnnstudy.instruments.jacobians import (
     gru_coefficients,
     lstm_coefficients,
@@ -137,3 +138,33 @@ def direction_lyapunov(
     k = min(k, S)
     q0 = torch.linalg.qr(torch.randn(M, S, k, generator=gen, dtype=torch.float64))[0]
     return qr_exponents(step, q0.transpose(1, 2).to(hs), hs.shape[1]).mean(dim=0)
+
+
+class Lyapunov(Instrument):
+    """Instrument ``lyapunov``: the top ``k`` exponents of every layer and direction on the
+    probe schedule (``lyapunov/<layer>/l<i>``) and ``lyapunov/<layer>.npz`` (exponents: probe x
+    k). Switch: ``probe.lyapunov`` (k; 0 = off)."""
+
+    name = "lyapunov"
+    needs = frozenset({"windows", "probe"})
+
+    def __init__(self, every: int, log_spaced_early: bool, k: int):
+        super().__init__(every, log_spaced_early)
+        self.k = k
+
+    @classmethod
+    def from_config(cls, cfg) -> Lyapunov | None:
+        p = cfg.probe
+        return cls(p.every, p.log_spaced_early, p.lyapunov) if p.enabled and p.lyapunov else None
+
+    def probe_args(self) -> dict[str, int]:
+        return {"lyapunov": self.k}
+
+    def measure(self, record) -> tuple[Metrics, Rows | None]:
+        metrics: Metrics = {}
+        for k, lam in record.probe.lyapunov.items():
+            metrics.update({f"lyapunov/{k}/l{i + 1}": float(v) for i, v in enumerate(lam)})
+        return finite(metrics), dict(record.probe.lyapunov)
+
+    def write(self, steps, rows: dict[str, list]) -> dict[str, Rows]:
+        return {k: {"exponents": pad_rows(r)} for k, r in rows.items()}

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rnnstudy.instruments.base import Instrument, Metrics, Rows, finite, pad_rows
 from rnnstudy.instruments.gradtime import Injection
 
 REACH = 1e-3  # "gradient reach": the lag at which ρ falls below this
@@ -91,3 +92,38 @@ def summarise(rho: np.ndarray) -> dict[str, float]:
     below = np.flatnonzero(np.isfinite(rho) & (rho < REACH))
     reach = float(k[below[0]]) if below.size else math.nan
     return {"decay_per_step": slope, "half_life": half, "reach": reach}
+
+
+class Propagation(Instrument):
+    """Instrument ``propagation``: ρ(k) of every layer and direction on the probe schedule (the
+    probe injects random unit vectors at ``sources`` source steps), its summaries, and
+    ``propagation/<layer>.npz`` (rho: probe x lag, lags). Switch: ``probe.propagation`` (with
+    ``probe.sources``)."""
+
+    name = "propagation"
+    needs = frozenset({"windows", "probe"})
+
+    def __init__(self, every: int, log_spaced_early: bool, sources: int):
+        super().__init__(every, log_spaced_early)
+        self.sources = sources
+
+    @classmethod
+    def from_config(cls, cfg) -> Propagation | None:
+        p = cfg.probe
+        return cls(p.every, p.log_spaced_early, p.sources) if p.enabled and p.propagation else None
+
+    def probe_args(self) -> dict[str, int]:
+        return {"sources": self.sources}
+
+    def measure(self, record) -> tuple[Metrics, Rows | None]:
+        metrics: Metrics = {}
+        for k, rho in record.probe.rho.items():
+            metrics.update({f"propagation/{k}/{n}": v for n, v in summarise(rho).items()})
+        return finite(metrics), dict(record.probe.rho)
+
+    def write(self, steps: np.ndarray, rows: dict[str, list[np.ndarray]]) -> dict[str, Rows]:
+        out = {}
+        for k, r in rows.items():
+            rho = pad_rows(r)
+            out[k] = {"rho": rho, "lags": np.arange(1, rho.shape[1] + 1)}
+        return out

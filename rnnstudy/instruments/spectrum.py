@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from rnnstudy.instruments.base import Instrument, Metrics, Rows
 from rnnstudy.models.recurrent import gate_blocks, param_label
 
 
@@ -37,3 +38,18 @@ def spectrum(model) -> dict[str, float]:
                 for stat, v in matrix_stats(block).items():
                     out[f"spectral/{label}.{gate}/{stat}"] = v
     return out
+
+
+class Spectrum(Instrument):
+    """Instrument ``spectrum``: ``spectrum(model)`` on the probe schedule, from the weights the
+    step's gradients were taken at. Switch: ``probe.spectrum``."""
+
+    name = "spectrum"
+
+    @classmethod
+    def from_config(cls, cfg) -> Spectrum | None:
+        p = cfg.probe
+        return cls(p.every, p.log_spaced_early) if p.enabled and p.spectrum else None
+
+    def measure(self, record) -> tuple[Metrics, Rows | None]:
+        return spectrum(record.model), None
