@@ -76,7 +76,8 @@ def clip_claims(records: list[RunRecord]) -> StudyTable:
                 "claim": c.text("divergence rate drop"),
             }
         )
-        heads.update(headline(f"{cell} {clip}", {"claim_held": float(c.verdict == claims.HELD)}))
+        held = {"claim_held": float(c.verdict == claims.HELD)}
+        heads.update(headline(rs[0].config_label, held))  # the grid's own label, as elsewhere
     title = "The claim: clipping lowers the divergence rate (none minus clipped, 95% interval)"
     return StudyTable("claim", title, rows, headline=heads)
 
