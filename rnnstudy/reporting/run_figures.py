@@ -181,24 +181,30 @@ def acc_by_distance(run: Any, title: str) -> Figure | None:
     return fig
 
 
+def _stage_lines(ax, x: np.ndarray, rows: np.ndarray, steps: np.ndarray, **line) -> bool:
+    """log10 of ``rows`` (probe x point) against ``x``, one viridis line per probe stage
+    (``stages``), undefined points left out; False if nothing was drawn."""
+    idx = stages(steps)
+    cmap = matplotlib.colormaps["viridis_r"]
+    drew = False
+    for j, i in enumerate(idx):
+        y = log10_or_nan(rows[i])
+        ok = np.isfinite(y)
+        if ok.any():
+            color = cmap(j / max(1, len(idx) - 1))
+            ax.plot(x[ok], y[ok], color=color, lw=1.4, label=f"{int(steps[i])}", **line)
+            drew = True
+    return drew
+
+
 def propagation(z: dict[str, np.ndarray], title: str) -> Figure | None:
     rho = np.asarray(z.get("rho", []), dtype=float)
     if rho.ndim != 2 or rho.size == 0:
         return None
     lags = np.asarray(z.get("lags", np.arange(1, rho.shape[1] + 1)))
     steps = np.asarray(z.get("steps", np.arange(len(rho))))
-    idx = stages(steps)
-    cmap = matplotlib.colormaps["viridis_r"]
     fig, ax = _canvas()
-    drew = False
-    for j, i in enumerate(idx):
-        y = log10_or_nan(rho[i])
-        ok = np.isfinite(y)
-        if ok.any():
-            color = cmap(j / max(1, len(idx) - 1))
-            ax.plot(lags[ok], y[ok], color=color, lw=1.4, label=f"{int(steps[i])}")
-            drew = True
-    if not drew:
+    if not _stage_lines(ax, lags, rho, steps):
         return None
     ax.set(xlabel="lag k", ylabel="log10 ρ(k)", title=f"Propagation profile: {title}")
     ax.legend(title="training step", fontsize="small", title_fontsize="small")
@@ -213,20 +219,8 @@ def credit(z: dict[str, np.ndarray], title: str) -> Figure | None:
         return None
     edges = np.asarray(z.get("edges", np.arange(cr.shape[1])))
     steps = np.asarray(z.get("steps", np.arange(len(cr))))
-    cmap = matplotlib.colormaps["viridis_r"]
-    idx = stages(steps)
     fig, ax = _canvas()
-    drew = False
-    for j, i in enumerate(idx):
-        y = log10_or_nan(cr[i])
-        ok = np.isfinite(y)
-        if ok.any():
-            color = cmap(j / max(1, len(idx) - 1))
-            ax.plot(
-                edges[ok], y[ok], color=color, lw=1.4, marker="o", ms=3, label=f"{int(steps[i])}"
-            )
-            drew = True
-    if not drew:
+    if not _stage_lines(ax, edges, cr, steps, marker="o", ms=3):
         return None
     ax.set(
         xlabel="distance d (bucket upper edge)",
