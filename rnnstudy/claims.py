@@ -243,22 +243,10 @@ def greater(a: Sequence[float], b: Sequence[float], why_not: str = "interval con
     rank = f"{k}/{n}"
     if not a or not b:
         return Claim(NOT_SEPARATED, math.nan, math.nan, math.nan, rank, "no values")
-    rng = np.random.default_rng(0)
     xa, xb = np.asarray(a), np.asarray(b)
-    da = medians(xa[rng.integers(0, xa.size, size=(N_BOOT, xa.size))])
-    db = medians(xb[rng.integers(0, xb.size, size=(N_BOOT, xb.size))])
-    with np.errstate(invalid="ignore"):
-        diff = da - db
-    diff = diff[~np.isnan(diff)]
-    lo, hi = interval(diff) if diff.size else (math.nan, math.nan)
+    lo, hi = _difference_interval(xa, xb, medians)
     value = _median(xa) - _median(xb)
-    if not _enough(a, b):
-        return Claim(NOT_SEPARATED, value, lo, hi, rank, f"fewer than {MIN_SEEDS} seeds")
-    if lo > 0:
-        return Claim(HELD, value, lo, hi, rank)
-    if hi < 0:
-        return Claim(MISSED, value, lo, hi, rank, "reversed")
-    return Claim(NOT_SEPARATED, value, lo, hi, rank, why_not)
+    return _sign_verdict(value, lo, hi, rank, _enough(a, b), "seeds", why_not)
 
 
 def faster_decay(a: Sequence[float], b: Sequence[float]) -> Claim:
@@ -278,15 +266,33 @@ def rate_gap(events_a: Sequence[bool], events_b: Sequence[bool]) -> Claim:
     rank = f"{int(a.sum())}/{a.size} vs {int(b.sum())}/{b.size}"
     if not a.size or not b.size:
         return Claim(NOT_SEPARATED, math.nan, math.nan, math.nan, rank, "no runs")
-    rng = np.random.default_rng(0)
-    pa = a[rng.integers(0, a.size, size=(N_BOOT, a.size))].mean(axis=1)
-    pb = b[rng.integers(0, b.size, size=(N_BOOT, b.size))].mean(axis=1)
-    lo, hi = interval(pa - pb)
+    lo, hi = _difference_interval(a, b, lambda x: x.mean(axis=1))
     value = float(a.mean() - b.mean())
-    if not _enough(a, b):
-        return Claim(NOT_SEPARATED, value, lo, hi, rank, f"fewer than {MIN_SEEDS} runs")
+    return _sign_verdict(value, lo, hi, rank, _enough(a, b), "runs", "interval contains 0")
+
+
+def _difference_interval(a: np.ndarray, b: np.ndarray, stat) -> tuple[float, float]:
+    """Percentile interval of ``stat(a*) − stat(b*)`` over ``N_BOOT`` resamples, each group
+    resampled with replacement on its own (seed 0: the same draws for the same sizes);
+    undefined differences (∞ − ∞) are left out."""
+    rng = np.random.default_rng(0)
+    da = stat(a[rng.integers(0, a.size, size=(N_BOOT, a.size))])
+    db = stat(b[rng.integers(0, b.size, size=(N_BOOT, b.size))])
+    with np.errstate(invalid="ignore"):
+        diff = da - db
+    diff = diff[~np.isnan(diff)]
+    return interval(diff) if diff.size else (math.nan, math.nan)
+
+
+def _sign_verdict(
+    value: float, lo: float, hi: float, rank: str, enough: bool, unit: str, why_not: str
+) -> Claim:
+    """The verdict of a difference: held when its interval lies above 0, missed ("reversed")
+    when below, not separated when it contains 0 or a group has fewer than ``MIN_SEEDS``."""
+    if not enough:
+        return Claim(NOT_SEPARATED, value, lo, hi, rank, f"fewer than {MIN_SEEDS} {unit}")
     if lo > 0:
         return Claim(HELD, value, lo, hi, rank)
     if hi < 0:
         return Claim(MISSED, value, lo, hi, rank, "reversed")
-    return Claim(NOT_SEPARATED, value, lo, hi, rank, "interval contains 0")
+    return Claim(NOT_SEPARATED, value, lo, hi, rank, why_not)
