@@ -19,7 +19,13 @@ import sys
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from rnnstudy.tasks import TASK_CONFIGS, TASK_NAMES, TaskConfig
 from rnnstudy.typed import PositiveFloat, PositiveInt
@@ -56,6 +62,18 @@ def __getattr__(name: str) -> Any:
 # ---------------------------------------------------------------- model, training (DESIGN §3)
 
 
+def omit_at_default(obj: _Strict, data: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """``data`` (a dump of ``obj``) without the fields ``names`` while they hold their default.
+
+    Fields added after runs were stored are listed here: a config that leaves them at their
+    default dumps as it did before they existed, so its ``config_hash`` (``rnnstudy.resume``:
+    resume and the studies find stored runs by it) and its logged params do not change."""
+    for name in names:
+        if name in data and getattr(obj, name) == type(obj).model_fields[name].default:
+            del data[name]
+    return data
+
+
 class ModelConfig(_Strict):
     cell: Literal["rnn", "lstm", "gru"] = "lstm"
     nonlinearity: Literal["tanh", "relu"] = "tanh"  # vanilla rnn only
@@ -67,6 +85,13 @@ class ModelConfig(_Strict):
     init: Literal["default", "orthogonal", "identity", "xavier", "sparse", "basic_tanh"] = "default"
     recurrent_gain: PositiveFloat | None = None  # sets the spectral radius of each W_hh block
     forget_bias: float = 1.0  # lstm only
+    # zero: h_0 = c_0 = 0, fixed; learned: a parameter per layer (and direction) initialised at 0,
+    # broadcast over the batch (Arjovsky et al. 2016's h_0, state_0; rnnstudy.models.recurrent)
+    initial_state: Literal["zero", "learned"] = "zero"
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return omit_at_default(self, handler(self), ("initial_state",))
 
 
 class OptimConfig(_Strict):

@@ -11,8 +11,9 @@ stops, the run is recorded ``outcome=diverged``.
 Truncated BPTT (``train.tbptt: k``, DESIGN §7). The windows are aligned to END at the sequence
 end, so the last window (the one that holds a many-to-one target) is a full ``k`` steps and the
 first one is the short one: ``windows(10, 4) == [(0, 2), (2, 6), (6, 10)]``. Every window starts
-from the previous window's final state, detached: no gradient crosses a window boundary. Two
-modes (``train.tbptt_mode``):
+from the previous window's final state, detached: no gradient crosses a window boundary; the
+first starts from the network's initial state (``model.initial_state``: zeros, or the learned
+h_0, c_0, which then receive the first window's gradient). Two modes (``train.tbptt_mode``):
 
 * ``per_sequence`` (default): *per-sequence gradient truncation*. The loss is the mean over the
   whole sequence's masked targets; each window's gradient is taken on its own and the window
@@ -227,10 +228,10 @@ class SequenceModule(pl.LightningModule):
 
     @torch.no_grad()
     def probe_trajectory(self, x: Tensor) -> tuple[Window, ...]:
-        """per_window: the probed sequence ``x`` run forward from the zero state under the
-        current weights (the weights of the probed update, before its optimizer step): the one
-        trajectory the loss-independent instruments read (the captured window is one update's;
-        the carried states were computed under earlier weights)."""
+        """per_window: the probed sequence ``x`` run forward from the network's initial state
+        under the current weights (the weights of the probed update, before its optimizer
+        step): the one trajectory the loss-independent instruments read (the captured window is
+        one update's; the carried states were computed under earlier weights)."""
         fwd = self.model(x)
         return (Window(0, fwd.inputs, fwd.layers, None, [None] * len(fwd.layers)),)
 

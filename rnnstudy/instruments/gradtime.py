@@ -228,11 +228,24 @@ def init_state(state, direction: int, B: int, H: int, like: Tensor):
     return state[direction], None
 
 
+def _network_initial_state(model, batch: int) -> list | None:
+    """The model's initial state, detached (None: zeros, or a model without the method)."""
+    build = getattr(model, "initial_state", None)
+    state = None if build is None else build(batch)
+    if state is None:
+        return None
+    return [tuple(t.detach() for t in s) if isinstance(s, tuple) else s.detach() for s in state]
+
+
 def directions(model, inputs: list[Tensor], outputs: list[Tensor], state0=None):
     """Per layer and direction, in processing order: (key, params, x, hs, h0, c0, reverse, li)
     with key ``l0``, ``l0_reverse``, ``l1``, ...; x, hs flipped in time for a reverse
-    direction. hs is that direction's slice of the layer output."""
+    direction. hs is that direction's slice of the layer output. ``state0`` None: the sequence
+    started from the network's own initial state (``RecurrentNet.initial_state``: zeros, or
+    the learned h_0, c_0)."""
     H = model.cfg.hidden_size
+    if state0 is None:
+        state0 = _network_initial_state(model, outputs[0].shape[0])
     for li, layer in enumerate(model.layers):
         x, hs = inputs[li], outputs[li]
         st = None if state0 is None else state0[li]

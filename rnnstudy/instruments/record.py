@@ -14,7 +14,7 @@ Fields an instrument may read (what it must declare in ``needs`` is marked):
   initial state and the captured immediate ``∂L/∂h_t`` (empty when no instrument asked);
   ``asked_at`` the step whose schedule asked for them (per-window TBPTT defers a probe to the
   sequence's last update); ``trajectory`` (per-window TBPTT) the probed sequence run from the
-  zero state under the current weights;
+  network's initial state under the current weights;
 * ``probe`` (``needs`` "probe"): the shared backward recurrence over the windows
   (``rnnstudy.instruments.probe.ProbeResult``), computed once by the driver for all instruments;
 * ``loss_graph`` (``needs`` "loss_graph"): the loss tensor with its graph retained.

@@ -12,8 +12,8 @@ variant (RNN.py:115-124: every weight N(0, 0.1), biases zero, no rescaling).
 ``xavier`` is Arjovsky, Shah & Bengio 2016's init (amarshah/complex_RNN models.py:6-12,
 155-170, 215-236): Glorot uniform, bound sqrt(6/(n_in+n_out)), for every matrix including the
 readout, each LSTM gate block on its own; every bias zero, except the LSTM forget gate's at
-``forget_bias`` (their b_f = 1). (Their learned initial states h_0, c_0 start at zero, which is
-our fixed initial state at step 0; they are not learned here.)
+``forget_bias`` (their b_f = 1). Their learned initial states h_0, c_0 (starting at zero) are
+``model.initial_state: learned`` (``rnnstudy.models.recurrent``), not part of the init scheme.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from rnnstudy.tasks.base import Batch, Task
 from rnnstudy.tasks.facts import TaskFacts, register
@@ -19,9 +19,21 @@ BAI_BASELINE_MSE = 0.1767
 class AddingTask(TaskFacts):
     name: Literal["adding"] = "adding"
     T: Annotated[int, Field(ge=2)] = 50
+    # anywhere: two distinct positions uniformly over [0, T) (Bai et al.); halves: one in
+    # [0, T//2), one in [T//2, T) (Arjovsky et al. 2016, adding_problem.py:22-23)
+    marks: Literal["anywhere", "halves"] = "anywhere"
     metric: ClassVar[str] = "val/mse"
     higher_is_better: ClassVar[bool] = False
     solved_threshold: ClassVar[float | None] = 0.01 * BAI_BASELINE_MSE
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """``marks`` is left out of a dump while it is ``anywhere``: a config written before the
+        field existed keeps its ``config_hash`` (``rnnstudy.config.omit_at_default``)."""
+        data = handler(self)
+        if self.marks == "anywhere":
+            data.pop("marks", None)
+        return data
 
     @property
     def readout(self) -> Literal["per_step", "last"]:
@@ -38,11 +50,19 @@ class AddingTask(TaskFacts):
 
 @register
 class Adding(Task):
-    """Two real channels: values ``U[0,1]`` and a marker channel with exactly two 1s at
-    distinct random positions (anywhere in the sequence, as in Bai et al.'s generator); the
+    """Two real channels: values ``U[0,1]`` and a marker channel with exactly two 1s; the
     target at the last step is the sum of the two marked values (many-to-one regression).
 
-    Worked example (``T=6``)::
+    Where the marks go (``task.marks``):
+
+    * ``anywhere`` (default): two distinct positions drawn uniformly over ordered pairs of
+      ``[0, T)``, as in Bai et al.'s generator;
+    * ``halves``: one position uniform in the first half ``[0, T//2)`` and one uniform in the
+      second ``[T//2, T)``, as in Arjovsky, Shah & Bengio 2016's generator
+      (amarshah/complex_RNN adding_problem.py:22-23: ``randint(T/2)`` and ``randint(T/2) +
+      T/2``; for an odd ``T`` theirs never marks the last step, ours may).
+
+    Worked example (``T=6``, ``marks: halves``: the first mark in steps 0-2, the second in 3-5)::
 
         t          0     1     2     3     4     5
         x[:, 0]  0.31  0.77  0.05  0.90  0.42  0.18
@@ -55,7 +75,7 @@ class Adding(Task):
     read by the gradient summaries). In the example: positions ``[1, 4]``, source ``1``.
 
     Chance: always predicting the mean 1.0 gives ``E[(U1+U2-1)^2] = 1/6 ≈ 0.1667`` (DESIGN
-    quotes ≈ 0.1767 after Bai et al.). Solved: ``val/mse < 0.01 * 0.1767``.
+    quotes ≈ 0.1767 after Bai et al.), for either layout. Solved: ``val/mse < 0.01 * 0.1767``.
     """
 
     config = AddingTask
@@ -76,9 +96,14 @@ class Adding(Task):
         g = self.generator(seed)
         T = self.T
         values = torch.rand(n, T, generator=g)
-        first = torch.randint(0, T, (n,), generator=g)
-        # uniform over ordered pairs of distinct positions
-        second = (first + torch.randint(1, T, (n,), generator=g)) % T
+        if self.cfg.marks == "halves":
+            half = T // 2
+            first = torch.randint(0, half, (n,), generator=g)
+            second = torch.randint(half, T, (n,), generator=g)
+        else:
+            first = torch.randint(0, T, (n,), generator=g)
+            # uniform over ordered pairs of distinct positions
+            second = (first + torch.randint(1, T, (n,), generator=g)) % T
         positions = torch.stack([first, second], dim=1).sort(dim=1).values
         marks = torch.zeros(n, T)
         marks.scatter_(1, positions, 1.0)
