@@ -3,6 +3,8 @@
     rnnstudy run FILE [--set a.b=v ...] [--profile quick]      one run (the file's base config)
     rnnstudy experiment FILE [--set ...] [--profile quick]     the grid: parent run + child per point,
                                                                --jobs N processes (default: cores)
+    rnnstudy experiment FILE --storage URL                      the grid shared by every worker
+                                                               running this command (many machines)
     rnnstudy sweep FILE [--storage URL] [--n-trials N]          Optuna study over the file's sweep:
     rnnstudy report EXPERIMENT [--out reports/]                 HTML + PDF report from the MLflow store
     rnnstudy ui [--port 5000]                                  MLflow UI on 127.0.0.1 over the store
@@ -38,13 +40,27 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--jobs",
         type=int,
-        default=cores(),
-        help=f"grid points in parallel worker processes (default: the cores, {cores()});"
-        " 1 runs them in this process",
+        default=None,
+        help=f"grid points in parallel worker processes (default: the cores, {cores()}; with a"
+        " database --storage, 1: each machine runs its own command); 1 runs them in this process",
     )
     e.add_argument("--resume", action="store_true", help="skip points already finished")
     e.add_argument("--resume-from", default=None, metavar="RUN_ID", help="parent run to resume")
     e.add_argument("--no-report", action="store_true", help="do not build the report at the end")
+    e.add_argument(
+        "--storage",
+        default=None,
+        metavar="URL",
+        help="share the grid through an Optuna storage: a .journal file (processes on one"
+        " machine) or postgresql://... (many machines); every worker runs the same command"
+        " (docs/distributed.md)",
+    )
+    e.add_argument("--study", default=None, help="with --storage: the study name (default:"
+                   " <name>-<profile>-grid-<fingerprint of the points>)")  # fmt: skip
+    e.add_argument("--heartbeat", type=int, default=10, help="with --storage: seconds")
+    e.add_argument(
+        "--grace", type=int, default=60, help="with --storage: seconds without heartbeat"
+    )
     from rnnstudy.reporting.cli import add_report_parser
     from rnnstudy.sweeps.args import add_sweep_parser
     from rnnstudy.sweeps.dashboard import add_dashboard_parser
@@ -78,8 +94,9 @@ def main(argv: list[str] | None = None) -> int:
 def dispatch(args: argparse.Namespace) -> int:
     if args.cmd == "ui":
         return ui_command(args)
+    grid = args.cmd == "experiment" and getattr(args, "storage", None) is not None
     with startup.frozen_imports():
-        command = _command(args.cmd)
+        command = _command("grid" if grid else args.cmd)
     return command(args)
 
 
@@ -114,6 +131,10 @@ def _command(cmd: str) -> Callable[[argparse.Namespace], int]:
         return run_command
     if cmd == "experiment":
         return experiment_command
+    if cmd == "grid":  # experiment --storage URL
+        from rnnstudy.grid_command import grid_command
+
+        return grid_command
     raise AssertionError(cmd)
 
 

@@ -5,6 +5,8 @@
     rnnstudy experiment experiments/clip_ablation.yaml --resume          # after an interruption
                                     # (runs with train.checkpoint_every continue from their checkpoint)
     rnnstudy experiment experiments/clip_ablation.yaml --resume-from RUN_ID
+    rnnstudy experiment experiments/clip_ablation.yaml --storage URL   # many machines:
+                                    # rnnstudy.grid_command, docs/distributed.md
 
 An experiment is one parent MLflow run with one child run per grid point (tag ``config_hash``),
 run in ``--jobs`` processes; at the end the study summary (``summary:`` section of the file) is
@@ -20,7 +22,7 @@ import rnnstudy.mlflow_retry as mlflow_retry
 from rnnstudy import tracking
 from rnnstudy.config import ConfigError, parse_sets
 from rnnstudy.experiment import ExperimentFile, Point, base_config, expand, load_experiment
-from rnnstudy.parallel import PointDone, run_points
+from rnnstudy.parallel import PointDone, cores, run_points
 from rnnstudy.resume import (
     HASH_TAG,
     children,
@@ -59,7 +61,7 @@ def exp_tags(exp: ExperimentFile) -> dict[str, str]:
     return dict(exp.summary.tags)
 
 
-def _check(exp: ExperimentFile, points: list[Point], jobs: int) -> list[str]:
+def check_points(points: list[Point], jobs: int) -> list[str]:
     """Validate what the grid cannot: jobs, distinct points. Returns the hashes."""
     if jobs < 1:
         raise ConfigError(f"--jobs must be >= 1 (got {jobs})")
@@ -74,9 +76,10 @@ def _check(exp: ExperimentFile, points: list[Point], jobs: int) -> list[str]:
 
 def experiment_command(args: argparse.Namespace) -> int:
     exp = load_experiment(args.file)
-    sets = parse_sets(args.set)
-    points = expand(exp, args.profile, sets)  # all validated before any run
-    hashes = _check(exp, points, args.jobs)
+    points = expand(exp, args.profile, parse_sets(args.set))  # all validated before any run
+    if getattr(args, "jobs", None) is None:
+        args.jobs = cores()
+    hashes = check_points(points, args.jobs)
     mlflow_retry.install()  # several processes may write to one SQLite store
     try:
         return _experiment(args, exp, points, hashes)
@@ -84,7 +87,8 @@ def experiment_command(args: argparse.Namespace) -> int:
         mlflow_retry.uninstall()
 
 
-def _find_parent(c, exp_id: str, args: argparse.Namespace, profile: str) -> str | None:
+def find_parent(c, exp_id: str, args: argparse.Namespace, profile: str) -> str | None:
+    """The parent run ``--resume-from`` names (checked) or ``--resume`` finds, else None."""
     rid = getattr(args, "resume_from", None)
     if rid:
         try:
@@ -97,12 +101,32 @@ def _find_parent(c, exp_id: str, args: argparse.Namespace, profile: str) -> str 
     return latest_parent(c, exp_id, profile) if args.resume else None
 
 
+def new_parent(c, exp_id: str, args, exp: ExperimentFile, n: int, **extra: str) -> str:
+    """A new parent run (RUNNING) for this invocation; ``extra`` become params and tags."""
+    profile = args.profile or "full"
+    params = {"file": args.file, "profile": profile, "points": n, "set": " ".join(args.set)}
+    tags = {
+        "rnnstudy.kind": "experiment",
+        STUDY_TAG: exp.summary.kind,
+        "profile": profile,
+        "outcome": "running",
+        **exp_tags(exp),
+    }
+    return tracking.start_run(
+        c, exp_id, f"{exp.name} [{profile}]", {**params, **extra}, {**tags, **extra}
+    )
+
+
+def point_tags(exp: ExperimentFile, p: Point, h: str) -> dict[str, str]:
+    """The tags of a point's child run: its hash, label, configuration, the file's tags."""
+    return {HASH_TAG: h, POINT_TAG: p.label, CONFIG_TAG: p.config_label, **exp_tags(exp)}
+
+
 def _experiment(args, exp: ExperimentFile, points: list[Point], hashes: list[str]) -> int:
     c = tracking.client()
     exp_id = tracking.experiment_id(c, exp.name)
     profile = args.profile or "full"
-    file_tags = exp_tags(exp)
-    parent = _find_parent(c, exp_id, args, profile)
+    parent = find_parent(c, exp_id, args, profile)
     done: set[str] = set()
     again: dict[str, str] = {}  # config hash -> an interrupted run to continue (checkpoint)
     if parent is not None:
@@ -118,24 +142,7 @@ def _experiment(args, exp: ExperimentFile, points: list[Point], hashes: list[str
     else:
         if args.resume:
             print(f"--resume: no earlier {exp.name} [{profile}] run found; starting a new one")
-        parent = tracking.start_run(
-            c,
-            exp_id,
-            f"{exp.name} [{profile}]",
-            {
-                "file": args.file,
-                "profile": profile,
-                "points": len(points),
-                "set": " ".join(args.set),
-            },
-            {
-                "rnnstudy.kind": "experiment",
-                STUDY_TAG: exp.summary.kind,
-                "profile": profile,
-                "outcome": "running",
-                **file_tags,
-            },
-        )
+        parent = new_parent(c, exp_id, args, exp, len(points))
     todo = [i for i, h in enumerate(hashes) if h not in done]
     print(
         f"experiment {exp.name} [{profile}]: {len(points)} points, running {len(todo)}"
@@ -150,15 +157,7 @@ def _experiment(args, exp: ExperimentFile, points: list[Point], hashes: list[str
     try:
         run_points(
             [points[i] for i in todo],
-            [
-                {
-                    HASH_TAG: hashes[i],
-                    POINT_TAG: points[i].label,
-                    CONFIG_TAG: points[i].config_label,
-                    **file_tags,
-                }
-                for i in todo
-            ],
+            [point_tags(exp, points[i], hashes[i]) for i in todo],
             experiment=exp.name,
             parent_id=parent,
             jobs=args.jobs,
@@ -172,6 +171,15 @@ def _experiment(args, exp: ExperimentFile, points: list[Point], hashes: list[str
                                       "error": repr(err)[:500]})  # fmt: skip
         c.set_terminated(parent, "KILLED" if killed else "FAILED")
         raise
+    summarise_parent(c, exp_id, parent, exp, points, report=not args.no_report)
+    return 0
+
+
+def summarise_parent(
+    c, exp_id: str, parent: str, exp: ExperimentFile, points: list[Point], *, report: bool
+) -> None:
+    """The study summary of the parent's children: printed, logged on the parent (then
+    FINISHED), and the report unless ``report`` is False."""
     records = collect(c, exp_id, parent, points)
     tables = summarise(records, exp.summary)
     for t in [tables[-1], *tables[:-1]]:  # per point first, the study table last
@@ -180,10 +188,9 @@ def _experiment(args, exp: ExperimentFile, points: list[Point], hashes: list[str
     missing = sum(r.outcome in ("missing", "failed") for r in records)
     tracking.set_tags(c, parent, {"outcome": "finished" if not missing else f"{missing} failed"})
     c.set_terminated(parent, "FINISHED")
-    if not args.no_report:
+    if report:
         build_report(exp.name, parent)
-    print(f"\nparent run in MLflow: {tracking.run_url(exp_id, parent)}")
-    return 0
+    print(f"\nparent run in MLflow: {tracking.run_url(exp_id, parent)}", flush=True)
 
 
 def build_report(name: str, parent: str) -> None:
