@@ -130,6 +130,14 @@ class TrainConfig(_Strict):
     # (``checkpoints/last.ckpt``): ``rnnstudy experiment FILE --resume`` continues a killed run
     # from it in the same MLflow run (rnnstudy.checkpoint). None = off.
     checkpoint_every: PositiveInt | None = None
+    # each validation check on a fresh set of val_size examples, seeded by (seed, step) (Pascanu
+    # et al. 2013: "10,000 freshly generated sequences"); the final evaluation, the distance
+    # schedule and the horizon tag keep the fixed set (rnnstudy.data)
+    val_fresh: bool = False
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return omit_at_default(self, handler(self), ("val_fresh",))
 
 
 class ProbeConfig(_Strict):

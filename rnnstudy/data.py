@@ -10,6 +10,15 @@ extends the same set (prefix-stable). Validation inputs never appear in training
 training row whose input equals a validation input (byte for byte: ``RowSet``) is dropped and
 the batch refilled from follow-up draws of the same step (tasks with ``disjoint_validation``).
 
+``train.val_fresh``: each validation check (the Lightning validation loop: ``val/*`` metrics
+and the first step at which the solved criterion held) draws a fresh set of ``val_size``
+examples, built like the fixed one from the base seed ``derive_seed(seed, VAL_FRESH, step)``,
+``step`` the training step of the check: deterministic, the same for every run of one seed, and
+never the fixed set. The fixed set stays what the final evaluation (``rnnstudy.outcome``), the
+distance schedule and the horizon tag read, and what training batches are filtered against;
+fresh sets are not filtered (for a task with a small input space a fresh set may hold inputs
+seen in training).
+
 The core tasks' training range of distances is ``TaskData.d_range`` (None: the task's whole
 range); the distance schedule (rnnstudy.curriculum) narrows and widens it while training runs
 (the stream is read in-process, ``num_workers=0``, so the change applies to the next batches).
@@ -36,7 +45,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from rnnstudy.tasks import Batch, Task
 from rnnstudy.tbptt import update_windows
 
-TRAIN, VAL, TEST = 1, 2, 3
+TRAIN, VAL, TEST, VAL_FRESH = 1, 2, 3, 4
 VAL_CHUNK = 256  # validation examples per seed (fixed: the set is prefix-stable in val_size)
 MAX_REFILLS = 100  # follow-up draws to replace training rows that equal validation inputs
 KEEP_RANGES = 8  # batches whose distance range the stream remembers (TrainStream.ranges)
@@ -195,18 +204,34 @@ class _Fixed(IterableDataset):
         return iter(self.batches)
 
 
+class _Fresh(IterableDataset):
+    """The chunks of ``draw()``, called anew each time the loader is iterated."""
+
+    def __init__(self, draw: Callable[[], list[Batch]]):
+        self.draw = draw
+
+    def __iter__(self):
+        return iter(self.draw())
+
+
 def _identity(x):
     return x
 
 
 class TaskData(pl.LightningDataModule):
     def __init__(
-        self, task: Task, seed: int, batch_size: int, val_size: int, val_chunk: int = 1024
+        self,
+        task: Task,
+        seed: int,
+        batch_size: int,
+        val_size: int,
+        val_chunk: int = 1024,
+        val_fresh: bool = False,
     ):
         super().__init__()
         self.task, self.seed, self.batch_size = task, seed, batch_size
         self.val = validation_set(task, seed, val_size)
-        self.val_chunk = val_chunk
+        self.val_chunk, self.val_fresh = val_chunk, val_fresh
         exclude = RowSet(self.val.x) if task.disjoint_validation else None
         self.train = TrainStream(task, seed, batch_size, exclude)
 
@@ -225,12 +250,22 @@ class TaskData(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return DataLoader(_Stream(self.train), batch_size=None, collate_fn=_identity)
 
+    def fresh_validation_set(self, step: int) -> Batch:
+        """The validation set of the check at training step ``step`` (``train.val_fresh``)."""
+        return validation_set(self.task, derive_seed(self.seed, VAL_FRESH, step), len(self.val))
+
+    def _chunks(self, val: Batch) -> list[Batch]:
+        n, c = len(val), self.val_chunk
+        return [val.slice(i, min(i + c, n)) for i in range(0, n, c)]
+
     def val_dataloader(self) -> DataLoader:
-        n = len(self.val)
-        chunks = [
-            self.val.slice(i, min(i + self.val_chunk, n)) for i in range(0, n, self.val_chunk)
-        ]
-        return DataLoader(_Fixed(chunks), batch_size=None, collate_fn=_identity)
+        if not self.val_fresh:
+            return DataLoader(_Fixed(self._chunks(self.val)), batch_size=None, collate_fn=_identity)
+
+        def draw() -> list[Batch]:
+            return self._chunks(self.fresh_validation_set(int(self.trainer.global_step)))
+
+        return DataLoader(_Fresh(draw), batch_size=None, collate_fn=_identity)
 
 
 class _Repeat(IterableDataset):
@@ -248,8 +283,10 @@ class _Repeat(IterableDataset):
 class WindowedData(TaskData):
     """TBPTT per_window: every sequence batch once per update window (``rnnstudy.module``)."""
 
-    def __init__(self, task: Task, seed: int, batch_size: int, val_size: int, k: int):
-        super().__init__(task, seed, batch_size, val_size)
+    def __init__(
+        self, task: Task, seed: int, batch_size: int, val_size: int, k: int, val_fresh: bool = False
+    ):
+        super().__init__(task, seed, batch_size, val_size, val_fresh=val_fresh)
         self.k = k
 
     def train_dataloader(self) -> DataLoader:
@@ -265,5 +302,5 @@ def make_data(cfg: Any, task: Task) -> TaskData:
     """The data module of a run config (``WindowedData`` under per-window TBPTT)."""
     t = cfg.train
     if t.tbptt is not None and t.tbptt_mode == "per_window":
-        return WindowedData(task, cfg.seed, t.batch_size, t.val_size, t.tbptt)
-    return TaskData(task, cfg.seed, t.batch_size, t.val_size)
+        return WindowedData(task, cfg.seed, t.batch_size, t.val_size, t.tbptt, t.val_fresh)
+    return TaskData(task, cfg.seed, t.batch_size, t.val_size, val_fresh=t.val_fresh)
