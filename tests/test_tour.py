@@ -112,3 +112,34 @@ def test_mechanism_line_and_rates_not_half_lives():
     rows = {r["cell"]: r for r in summary.rows}
     assert rows["lstm"]["half-life"] == "no decay"
     assert rows["rnn"]["half-life"] == f"{math.log(2) / 0.2:.3g}"
+
+
+def test_credit_at_init_is_the_step_0_probe_only():
+    """ "init" is the probe at step 0; a run whose first logged slope comes later (copy: the
+    schedule starts on one distance, so step 0 has no slope) has no value at init, and the
+    line says so instead of passing a trained network's slope off as the initial one."""
+
+    def with_history(rec: RunRecord, hist: list[tuple[int, float]]) -> RunRecord:
+        rec._history["credit/l0/decay_per_step"] = hist
+        rec.client = object()  # history() reads the cache above; never called
+        return rec
+
+    recs = []
+    for cell, base in (("rnn", -0.5), ("lstm", -0.1)):
+        for seed in range(5):
+            m = {**steps({15: 100}), "credit/l0/decay_per_step": base}
+            rec = record("delayed_recall", cell, seed, m)
+            recs.append(with_history(rec, [(0, base - 0.01 * seed), (300, base)]))
+    line = tour(recs)[1].rows[0]
+    assert line["rnn credit decays faster (init)"].startswith("lstm: held Δ-0.4")
+
+    late = []
+    for cell, base in (("rnn", -0.5), ("lstm", -0.1)):
+        for seed in range(5):
+            rec = record("copy", cell, seed, {**steps({15: 100}), "credit/l0/decay_per_step": base})
+            late.append(with_history(rec, [(300, base - 0.01 * seed), (400, base)]))
+    summary, verdict = tour(late)
+    line = verdict.rows[0]
+    assert line["rnn credit decays faster (init)"].startswith("lstm: not separated")
+    assert line["rnn credit decays faster (end)"].startswith("lstm: held")
+    assert {r["credit slope init"] for r in summary.rows} == {"n/a"}

@@ -121,14 +121,19 @@ def speed_claim(cells: dict[str, list[RunRecord]], edges: list[int]) -> dict[str
 
 
 def _credit(r: RunRecord, which: str) -> float:
+    """The credit slope at initialisation (``first``: the probe at step 0 only) or at the last
+    probe. NaN (left out of the statistics) when the step-0 probe had no slope: a training
+    range of one distance (copy's schedule starts on [4, 4]) logs none, and the first slope
+    logged later (after training began) is not "at initialisation"."""
     h = r.history(CREDIT_KEY)
-    if not h:
-        return r.metric(CREDIT_KEY) if which == "last" else math.nan
-    return h[0][1] if which == "first" else h[-1][1]
+    if which == "first":
+        return h[0][1] if h and h[0][0] == 0 else math.nan
+    return h[-1][1] if h else r.metric(CREDIT_KEY)
 
 
 def mechanism(cells: dict[str, list[RunRecord]]) -> dict[str, str]:
-    """Per gated cell and moment (init, end): does the RNN's credit decay faster?"""
+    """Per gated cell and moment (init = the probe at step 0, end = the last probe): does the
+    RNN's credit decay faster?"""
     out = {}
     rnn = cells.get("rnn", [])
     for when, which in (("init", "first"), ("end", "last")):
