@@ -140,6 +140,6 @@ def test_credit_at_init_is_the_step_0_probe_only():
             late.append(with_history(rec, [(300, base - 0.01 * seed), (400, base)]))
     summary, verdict = tour(late)
     line = verdict.rows[0]
-    assert line["rnn credit decays faster (init)"].startswith("lstm: not separated")
+    assert line["rnn credit decays faster (init)"] == "lstm: n/a (no credit slope at step 0)"
     assert line["rnn credit decays faster (end)"].startswith("lstm: held")
     assert {r["credit slope init"] for r in summary.rows} == {"n/a"}

@@ -144,6 +144,11 @@ def mechanism(cells: dict[str, list[RunRecord]]) -> dict[str, str]:
             a = [_credit(r, which) for r in rnn]
             b = [_credit(r, which) for r in cells[g]]
             c = claims.faster_decay(a, b)
+            if c.why == "no values":
+                parts.append(
+                    f"{g}: n/a (no credit slope at {'step 0' if when == 'init' else 'any probe'})"
+                )
+                continue
             parts.append(
                 f"{g}: {c.verdict} Δ{claims.fmt(c.value)}"
                 f" [{claims.fmt(c.lo)}, {claims.fmt(c.hi)}] {c.rank}"
