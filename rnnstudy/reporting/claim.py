@@ -20,7 +20,8 @@ CAPTION = (
     "never reached d* counts as not reached. Held: ratio ≥ 3 and the interval excludes 1; not "
     "separated: the interval contains 1 or fewer than 5 seeds. Horizons: median learned "
     "horizon ('≥ d_max' when capped). The mechanism columns compare the slope of ln credit at "
-    "the source against distance (RNN minus gated, interval over seeds) at the first and last "
+    "the source against distance (RNN minus gated, interval over seeds) at initialisation (the "
+    "probe at step 0; n/a where the training range then holds one distance) and at the last "
     "probe. seeds: rnn/lstm/gru."
 )
 COLUMNS = ["run_id", "task", "cell", "seed", "d_max", "horizon", "capped", "half_life"]
