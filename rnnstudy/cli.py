@@ -57,9 +57,15 @@ def parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--study", default=None, help="with --storage: the study name (default:"
                    " <name>-<profile>-grid-<fingerprint of the points>)")  # fmt: skip
-    e.add_argument("--heartbeat", type=int, default=10, help="with --storage: seconds")
     e.add_argument(
-        "--grace", type=int, default=60, help="with --storage: seconds without heartbeat"
+        "--heartbeat", type=int, default=None, help="with --storage: seconds (default: 10)"
+    )
+    e.add_argument(
+        "--grace",
+        type=int,
+        default=None,
+        help="with --storage: seconds without heartbeat"
+        " before the worker counts as gone (default: 60)",
     )
     from rnnstudy.reporting.cli import add_report_parser
     from rnnstudy.sweeps.args import add_sweep_parser
@@ -95,6 +101,10 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.cmd == "ui":
         return ui_command(args)
     grid = args.cmd == "experiment" and getattr(args, "storage", None) is not None
+    if args.cmd == "experiment" and not grid:
+        given = [f"--{k}" for k in ("study", "heartbeat", "grace") if getattr(args, k) is not None]
+        if given:
+            raise ConfigError(f"{', '.join(given)}: only with --storage URL")
     with startup.frozen_imports():
         command = _command("grid" if grid else args.cmd)
     return command(args)

@@ -12,8 +12,13 @@ parent run is created as ``rnnstudy experiment`` creates it (plus the params and
 the summary is ``commands.summarise_parent``.
 
 ``--jobs N`` runs N workers on this machine: this process and N - 1 helper processes (spawned,
-killed with this process), each the same command with ``--jobs 1``. Default: the cores on a
-journal file, 1 with a database storage (each machine runs its own command).
+killed with this process), each the same command with ``--jobs 1`` and without ``--resume``
+(the main worker has joined the grid by then). A helper that ends with a non-zero exit code
+makes the command's exit code 1. Default: the cores on a journal file, 1 with a database
+storage (each machine runs its own command).
+
+A summary that raises ends the command with one line on stderr and exit code 1
+(``grid_queue.SummaryFailed``); the next command tries the summary again.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import contextlib
 import multiprocessing as mp
 import os
 import signal
+import sys
 from typing import Any
 
 import rnnstudy.mlflow_retry as mlflow_retry
@@ -34,7 +40,8 @@ from rnnstudy.experiment import ExperimentFile, Point, expand, load_experiment
 from rnnstudy.parallel import PointDone, run_point
 from rnnstudy.resume import children, reopen
 from rnnstudy.sweeps.cli import _die_with_parent, resolve_jobs, sigterm_as_interrupt
-from rnnstudy.sweeps.storage import StudyStorage, open_storage
+from rnnstudy.sweeps.storage import StudyStorage, check_study_name, open_storage
+from rnnstudy.tracking_names import sqlite_path
 
 
 def grid_command(args: argparse.Namespace) -> int:
@@ -43,20 +50,42 @@ def grid_command(args: argparse.Namespace) -> int:
     hashes = check_points(points, args.jobs if args.jobs is not None else 1)
     profile = args.profile or "full"
     name = args.study or gq.study_name(exp.name, profile, hashes)
+    check_study_name(name)
+    if args.resume_from:  # before the journal, its lock or the MLflow store are created
+        check_resume_from(args.resume_from, exp.name)
     gq.quiet_optuna()
     on_stale = gq.GridOnStale()
+    beat = 10 if args.heartbeat is None else args.heartbeat
+    grace = 60 if args.grace is None else args.grace
     try:
-        store = open_storage(
-            args.storage, name, heartbeat=args.heartbeat, grace=args.grace, on_stale=on_stale
-        )
+        store = open_storage(args.storage, name, heartbeat=beat, grace=grace, on_stale=on_stale)
     except ConfigError as err:  # a server's error text spans lines: one line here
         raise ConfigError(" ".join(str(err).split())) from None
     args.jobs = resolve_jobs(args.jobs, store)
     mlflow_retry.install()  # several processes may write to one SQLite store
     try:
         return _grid(args, exp, points, hashes, name, store, on_stale)
+    except gq.SummaryFailed as err:
+        print(f"rnnstudy: error: {' '.join(str(err).split())}", file=sys.stderr, flush=True)
+        return 1
     finally:
         mlflow_retry.uninstall()
+
+
+def check_resume_from(rid: str, experiment: str) -> None:
+    """``--resume-from RUN_ID`` names a run of this experiment (read only: a missing SQLite
+    store is not created)."""
+    db = sqlite_path(tracking.tracking_uri())
+    if db is not None and not db.exists():
+        raise ConfigError(f"--resume-from: no run {rid!r} in the MLflow store (no {db})")
+    c = tracking.client()
+    try:
+        run = c.get_run(rid)
+        exp = c.get_experiment_by_name(experiment)
+    except Exception:
+        raise ConfigError(f"--resume-from: no run {rid!r} in the MLflow store") from None
+    if exp is None or run.info.experiment_id != exp.experiment_id:
+        raise ConfigError(f"--resume-from: run {rid} belongs to another experiment")
 
 
 def _grid(
@@ -74,7 +103,8 @@ def _grid(
     profile = args.profile or "full"
     wanted = find_parent(c, exp_id, args, profile) if args.resume_from else None
     resume = bool(args.resume or args.resume_from)
-    grid = gq.Grid(name, exp_id, hashes, [p.label for p in points], resume, store.heartbeat or 1)
+    labels = [p.label for p in points]
+    grid = gq.Grid(name, exp_id, hashes, labels, resume, store.heartbeat or 1, wanted)
     study = gq.open_study(store, grid)
 
     def parent_hook() -> str:
@@ -98,9 +128,7 @@ def _grid(
         summarise_parent(c, exp_id, parent, exp, points, report=not args.no_report)
 
     hooks = gq.Hooks(parent_hook, run_hook, summary_hook, _echo)
-    parent, done = gq.join(study, store, grid, hooks)
-    if wanted is not None and parent != wanted:
-        raise ConfigError(f"--resume-from: study {name!r} belongs to parent run {parent}")
+    parent, done = gq.join(study, store, grid, hooks)  # checks --resume-from first
     print(
         f"experiment {exp.name} [{profile}]: {len(points)} points in Optuna study {name!r}"
         f" ({store.label}), {args.jobs} worker(s) here, parent run {parent}\n"
@@ -118,7 +146,7 @@ def _work(args, study, store, grid, hooks, parent: str, on_stale, exp_id: str) -
     try:
         with sigterm_as_interrupt():
             log = gq.work(study, store, grid, hooks, parent, on_stale)
-            _join(helpers)
+            bad = _join(helpers)
     except KeyboardInterrupt:
         _stop(helpers)
         with contextlib.suppress(Exception):
@@ -127,10 +155,18 @@ def _work(args, study, store, grid, hooks, parent: str, on_stale, exp_id: str) -
                 tracking.set_tags(c, parent, {"outcome": "interrupted"})
                 c.set_terminated(parent, "KILLED")
         raise
+    finally:
+        _stop(helpers)  # the main worker raised: no helper is left behind (a no-op otherwise)
     what = ", the summary and the report" if log.summarised and not args.no_report else ""
     what = ", the summary" if log.summarised and args.no_report else what
-    print(f"this worker ran {len(log.points)} point(s){what}; grid finished: parent {parent}")
+    failed = f" ({len(log.failed)} point(s) failed: {', '.join(log.failed)})" if log.failed else ""
+    print(
+        f"this worker ran {len(log.points)} point(s){what}; grid finished{failed}: parent {parent}"
+    )
     print(f"  MLflow: {tracking.run_url(exp_id, parent)}", flush=True)
+    if bad:
+        print(f"rnnstudy: error: helper worker(s) failed: {', '.join(bad)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -151,9 +187,11 @@ def _start_helpers(n: int, args: argparse.Namespace) -> list[Any]:
     return procs
 
 
-def _join(procs: list[Any]) -> None:
+def _join(procs: list[Any]) -> list[str]:
+    """Wait for every helper: the ones that failed, as ``name (exit code N)``."""
     for p in procs:
         p.join()
+    return [f"{p.name} (exit code {p.exitcode})" for p in procs if p.exitcode != 0]
 
 
 def _stop(procs: list[Any], wait: float = 120.0) -> None:
@@ -189,6 +227,14 @@ def _helper(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     os.environ.setdefault("MPLBACKEND", "agg")
     startup.load_training()
-    args = argparse.Namespace(**{**vars(args), "jobs": 1, "no_progress": True})
-    with contextlib.suppress(KeyboardInterrupt):
-        grid_command(args)
+    args = argparse.Namespace(
+        **{**vars(args), "jobs": 1, "no_progress": True, "resume": False, "resume_from": None}
+    )
+    try:
+        rc = grid_command(args)
+    except KeyboardInterrupt:
+        rc = 0  # the main worker decides the command's exit code
+    except ConfigError as err:
+        print(f"rnnstudy: error: {err}", file=sys.stderr, flush=True)
+        rc = 2
+    sys.exit(rc)

@@ -14,22 +14,28 @@ same command does, under the storage's study lock (``rnnstudy.sweeps.storage``):
   (user attributes ``grid_kind=point``, ``config_hash``, ``point``); later ones read the id. The
   lock makes this race-free: one parent, each point enqueued once.
 * **take**: ``study.ask()`` moves the oldest WAITING trial to RUNNING (atomic in Optuna's
-  storage, and under the lock); the worker writes its id (``host:pid:start``) on it. A point
+  storage, and under the lock); the worker records its first beat and its id
+  (``host:pid:start``) on it before anything else (``rnnstudy.grid_state``). A point
   already FINISHED in MLflow under the parent (``--resume``, or a worker that died between
   finishing the run and telling Optuna) is marked COMPLETE without training again; an
   interrupted run of the point with a checkpoint is continued (``rnnstudy.checkpoint``).
-* **recover**: on PostgreSQL a point whose worker stopped beating for ``--grace`` seconds is
-  failed and a WAITING copy queued (``RetryHeartbeatStaleTrialCallback``); on a journal file the
-  same happens when the worker's process on this host is gone (``rnnstudy.sweeps.recovery``).
-  The dead run in MLflow is marked KILLED (``outcome=interrupted``). A worker with nothing to
-  take waits while others run, so a retry always finds someone.
-* **summary**: the worker that first sees no WAITING and no RUNNING trial enqueues and takes
+* **recover**: a trial whose worker stopped beating for ``--grace`` seconds (or, on a journal
+  file, whose process on this host is gone) is failed and a WAITING copy queued, without limit
+  (``rnnstudy.grid_state.reap``); Ctrl-C / SIGTERM does the same at once. The dead run in
+  MLflow is marked KILLED (``outcome=interrupted``). A worker with nothing to take waits while
+  others run, so a retry always finds someone. A worker whose trial was failed by another
+  (its beats stopped) stops training it.
+* **summary**: the worker that first sees every point settled (its last trial COMPLETE, or
+  FAILED with the run's recorded ``outcome``) and nothing WAITING or RUNNING enqueues and takes
   one ``grid_kind=summary`` trial (under the lock: exactly one), which runs the study summary and
-  the report on the parent; it has a heartbeat and is retried like a point. The grid is done
-  when a finished summary trial is newer than every point trial; then every worker ends.
+  the report on the parent; it beats and is retried like a point. The grid is done when the
+  last summary trial is COMPLETE and newer than every point trial; then every worker ends. A
+  summary that raises is FAIL: this command ends with exit code 1 (``SummaryFailed``, every
+  worker that was running); the next command tries it again.
 
 Run the same command again: an unfinished grid is continued; a finished one is left as it is
-(``--resume`` re-queues the points that have no FINISHED run, then summarises again).
+(``--resume`` re-queues the points that have no FINISHED run, then summarises again; a parent
+that is not FINISHED is summarised again).
 """
 
 from __future__ import annotations
@@ -49,17 +55,35 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from rnnstudy import tracking
 from rnnstudy.config import ConfigError
+from rnnstudy.grid_state import (
+    GRID,
+    KIND,
+    PARENT,
+    QUEUED,
+    GridOnStale,
+    State,
+    TrialLost,
+    Watch,
+    claim,
+    failed,
+    interrupted,
+    kind,
+    mark_lost,
+    reap,
+    requeue,
+    state_of,
+)
 from rnnstudy.parallel import PointDone
 from rnnstudy.resume import HASH_TAG, children, finished_by_hash, resumable
-from rnnstudy.sweeps.recovery import OnStale, reap_dead_local, worker_id
-from rnnstudy.sweeps.storage import Heartbeat, StudyStorage, fail_stale
+from rnnstudy.sweeps.recovery import OnStale
+from rnnstudy.sweeps.storage import StudyStorage
 
+__all__ = ["GRID", "KIND", "PARENT", "QUEUED", "GridOnStale", "State", "kind", "state_of"]
 log = logging.getLogger("rnnstudy")
-KIND = "grid_kind"  # trial user attribute: "point" | "summary"
-PARENT = "mlflow_parent_id"  # study user attribute: the one parent run of the grid
-GRID = "grid"  # study user attribute: the fingerprint of the grid's points
-QUEUED = "queued"  # study user attribute: every point was enqueued once
-DONE = (TrialState.COMPLETE, TrialState.FAIL)
+
+
+class SummaryFailed(RuntimeError):
+    """The grid's summary raised (here or in another worker of this command): exit code 1."""
 
 
 def fingerprint(hashes: list[str]) -> str:
@@ -81,6 +105,7 @@ class Grid:
     labels: list[str]
     resume: bool = False
     poll: float = 1.0  # seconds between looks while others run
+    parent: str | None = None  # --resume-from: the parent run the study must belong to
 
 
 @dataclass
@@ -97,70 +122,13 @@ class Hooks:
 class WorkerLog:
     points: list[PointDone] = field(default_factory=list)
     summarised: bool = False
-
-
-class GridOnStale(OnStale):
-    """A dead worker's trial: queue its retry; mark its MLflow run KILLED (not the parent, which
-    the other workers share)."""
-
-    def __call__(self, study: Study, trial: FrozenTrial, why: str = "heartbeat stale") -> None:
-        self.retry(study, trial)
-        who = trial.user_attrs.get("worker", "?")
-        log.warning("grid trial %d: worker %s lost (%s); queued again", trial.number, who, why)
-        h, parent = trial.user_attrs.get(HASH_TAG), study.user_attrs.get(PARENT)
-        if trial.user_attrs.get(KIND) == "point" and h and parent:
-            with contextlib.suppress(Exception):  # MLflow down: the study is consistent
-                kill_runs(parent, h, f"worker lost ({why}): {who}")
-
-
-def kill_runs(parent: str, config_hash: str, reason: str) -> None:
-    """Mark the parent's RUNNING children of this point KILLED (``outcome=interrupted``)."""
-    c = tracking.client()
-    exp_id = tracking.get_run(c, parent).info.experiment_id
-    for r in children(c, exp_id, parent):
-        if r.data.tags.get(HASH_TAG) == config_hash and r.info.status == "RUNNING":
-            tracking.set_tags(c, r.info.run_id, {"outcome": "interrupted", "error": reason})
-            c.set_terminated(r.info.run_id, "KILLED")
+    failed: list[str] = field(default_factory=list)  # labels of the grid's failed points
 
 
 def quiet_optuna() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     warnings.filterwarnings("ignore", message="Heartbeat of storage")
-
-
-# ---------------------------------------------------------------- state of the study
-
-
-@dataclass
-class State:
-    waiting: int = 0
-    running: int = 0
-    finished: set[str] = field(default_factory=set)  # hashes with a COMPLETE point trial
-    done: bool = False  # a finished summary newer than every point
-
-
-def kind(t: FrozenTrial) -> str:
-    return str(t.user_attrs.get(KIND, ""))
-
-
-def state_of(trials: list[FrozenTrial]) -> State:
-    s = State()
-    s.waiting = sum(t.state == TrialState.WAITING for t in trials)
-    s.running = sum(t.state == TrialState.RUNNING for t in trials)
-    points = [t for t in trials if kind(t) == "point"]
-    s.finished = {t.user_attrs[HASH_TAG] for t in points if t.state == TrialState.COMPLETE}
-    last_point = max((t.number for t in points), default=-1)
-    summaries = [t for t in trials if kind(t) == "summary"]
-    last = max(summaries, key=lambda t: t.number) if summaries else None
-    s.done = (
-        last is not None
-        and last.number > last_point
-        and last.state in DONE
-        and not s.waiting
-        and not s.running
-    )
-    return s
 
 
 # ---------------------------------------------------------------- join
@@ -186,9 +154,13 @@ def open_study(store: StudyStorage, grid: Grid) -> Study:
 
 def join(study: Study, store: StudyStorage, grid: Grid, hooks: Hooks) -> tuple[str, bool]:
     """(the grid's parent run id, whether the grid is already done), enqueueing the points if
-    this worker is the first; ``--resume`` on a done grid re-queues its unfinished points."""
+    this worker is the first; ``--resume`` on a done grid re-queues its unfinished points; a
+    done grid whose parent is not FINISHED gets a new summary. ``grid.parent`` (--resume-from)
+    that is not the study's parent: ``ConfigError``, nothing changed."""
     with store.lock():
         parent = study.user_attrs.get(PARENT)
+        if grid.parent is not None and parent is not None and parent != grid.parent:
+            raise ConfigError(f"--resume-from: study {grid.study!r} belongs to parent run {parent}")
         if parent is None:
             parent = hooks.new_parent()
             study.set_user_attr(PARENT, parent)
@@ -198,8 +170,14 @@ def join(study: Study, store: StudyStorage, grid: Grid, hooks: Hooks) -> tuple[s
             return parent, False
         done = state_of(study.get_trials(deepcopy=False)).done
         c = tracking.client()
+        status = tracking.get_run(c, parent).info.status
+        if done and status != "FINISHED" and not grid.resume:
+            study.enqueue_trial({}, user_attrs={KIND: "summary"})
+            hooks.echo(f"parent run {parent} is {status}: summarising the grid again")
+            _reopen(c, parent)
+            return parent, False
         if not (done and grid.resume):
-            if not done and tracking.get_run(c, parent).info.status in ("KILLED", "FAILED"):
+            if not done and status in ("KILLED", "FAILED"):
                 _reopen(c, parent)  # every worker had been interrupted: going on
             return parent, done
         finished = finished_by_hash(children(c, grid.experiment_id, parent))
@@ -207,8 +185,11 @@ def join(study: Study, store: StudyStorage, grid: Grid, hooks: Hooks) -> tuple[s
         _enqueue(study, grid, todo, have=set())
         if todo:
             hooks.echo(f"--resume: {len(todo)} unfinished point(s) queued again")
+        elif status != "FINISHED":
+            study.enqueue_trial({}, user_attrs={KIND: "summary"})
+        if todo or status != "FINISHED":
             _reopen(c, parent)
-        return parent, not todo
+        return parent, not todo and status == "FINISHED"
 
 
 def _reopen(c, parent: str) -> None:
@@ -233,50 +214,54 @@ def _enqueue(study: Study, grid: Grid, indices, have: set[str]) -> None:
 def work(
     study: Study, store: StudyStorage, grid: Grid, hooks: Hooks, parent: str, on_stale: OnStale
 ) -> WorkerLog:
-    """Take points (then the summary) until the grid is done."""
+    """Take points (then the summary) until the grid is done; ``SummaryFailed`` when a
+    summary trial created since this worker started failed (bounded: no second try here)."""
     out = WorkerLog()
+    first = len(study.get_trials(deepcopy=False))  # trials from here on are this command's
     while True:
         with store.lock():
-            _recover(study, store, on_stale)
+            reap(study, store, on_stale)
             st = state_of(study.get_trials(deepcopy=False))
             if st.done:
+                out.failed = sorted(st.failed.values())
                 return out
-            trial = None
-            if st.waiting:
-                trial = _take(study, grid, parent, hooks)
-            elif not st.running:
-                study.enqueue_trial({}, user_attrs={KIND: "summary"})
-                trial = _take(study, grid, parent, hooks)
+            if not st.waiting and not st.running:
+                _settle(study, st, first, hooks, on_stale)
+            trial = claim(study, store) if st.waiting or not st.running else None
         if trial is None:
             time.sleep(grid.poll)
             continue
         _run(study, store, grid, hooks, parent, trial, on_stale, out)
 
 
-def _recover(study: Study, store: StudyStorage, on_stale: OnStale) -> None:
-    if store.heartbeat:
-        fail_stale(study)
-    else:
-        reap_dead_local(study, on_stale)
+def _settle(study: Study, st: State, first: int, hooks: Hooks, on_stale: OnStale) -> None:
+    """Nothing WAITING or RUNNING: queue the lost points again, else the summary."""
+    if st.pending:
+        labels = ", ".join(str(t.user_attrs.get("point")) for t in st.pending)
+        hooks.echo(f"{len(st.pending)} point(s) lost without a retry, queued again: {labels}")
+        requeue(study, st.pending, on_stale.retry)
+        return
+    s = st.summary
+    if s is not None and s.state == TrialState.FAIL and s.number >= first:
+        why = s.user_attrs.get("fail_reason", "?")
+        raise SummaryFailed(
+            f"the grid's summary failed (trial {s.number}: {why}); run the command again"
+        )
+    study.enqueue_trial({}, user_attrs={KIND: "summary"})
 
 
-def _take(study: Study, grid: Grid, parent: str, hooks: Hooks) -> Trial | None:
-    """The oldest WAITING trial, now RUNNING and ours; None when it was a point already
-    FINISHED in MLflow (marked COMPLETE here, not trained again)."""
-    trial = study.ask()
-    trial.set_user_attr("worker", worker_id())
+def _adopt(grid: Grid, hooks: Hooks, parent: str, trial: FrozenTrial, live: Trial) -> bool:
+    """A point already FINISHED in MLflow: COMPLETE, not trained again."""
     h = trial.user_attrs.get(HASH_TAG)
-    if trial.user_attrs.get(KIND) != "point" or h not in grid.hashes:
-        return trial
-    c = tracking.client()
-    run = finished_by_hash(children(c, grid.experiment_id, parent)).get(h)
+    if kind(trial) != "point" or h not in grid.hashes:
+        return False
+    run = finished_by_hash(children(tracking.client(), grid.experiment_id, parent)).get(h)
     if run is None:
-        return trial
-    trial.set_user_attr("mlflow_run_id", run.info.run_id)
-    trial.set_user_attr("note", "already FINISHED in MLflow")
-    study.tell(trial, 0.0)
+        return False
+    live.set_user_attr("mlflow_run_id", run.info.run_id)
+    live.set_user_attr("note", "already FINISHED in MLflow")
     hooks.echo(f"[{trial.user_attrs.get('point')}] already finished: run {run.info.run_id}")
-    return None
+    return True
 
 
 def _run(
@@ -289,22 +274,34 @@ def _run(
     on_stale: OnStale,
     out: WorkerLog,
 ) -> None:
-    frozen = study._storage.get_trial(trial._trial_id)  # noqa: SLF001 (no public trial id)
+    tid = trial._trial_id  # noqa: SLF001 (no public trial id)
+    summary = False
+    watch = Watch(store, tid)
     try:
-        with Heartbeat(store.storage, trial._trial_id, store.heartbeat):  # noqa: SLF001
-            if kind(frozen) == "summary":
+        with watch:
+            frozen = study._storage.get_trial(tid)  # noqa: SLF001
+            summary = kind(frozen) == "summary"
+            if summary:
                 hooks.summarise(parent)
                 out.summarised = True
                 done = None
+            elif _adopt(grid, hooks, parent, frozen, trial):
+                done = None
             else:
                 done = _point(grid, hooks, parent, frozen)
+    except TrialLost:
+        mark_lost(hooks.echo, trial, parent)
+        return
     except (KeyboardInterrupt, SystemExit) as err:  # Ctrl-C, SIGTERM (Lightning: SystemExit)
-        _interrupted(study, trial, on_stale)
+        if watch.lost and not isinstance(err, KeyboardInterrupt):
+            mark_lost(hooks.echo, trial, parent)
+            return
+        interrupted(study, trial, on_stale)
         raise KeyboardInterrupt from err
-    except BaseException as err:  # the summary failed: recorded, not retried
-        with contextlib.suppress(Exception):
-            trial.set_user_attr("fail_reason", repr(err)[:500])
-            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+    except Exception as err:  # the summary or MLflow failed: recorded; a point is retried
+        failed(study, trial, err, None if summary else on_stale)
+        if summary:
+            raise SummaryFailed(f"the grid's summary failed: {err!r}"[:500]) from err
         raise
     if done is None:
         study.tell(trial, 0.0, skip_if_finished=True)
@@ -355,12 +352,3 @@ def _tell_point(study: Study, trial: Trial, done: PointDone) -> None:
         c = tracking.client()
         tracking.set_tags(c, done.run_id, {"outcome": "superseded"})
         c.set_terminated(done.run_id, "KILLED")
-
-
-def _interrupted(study: Study, trial: Trial, on_stale: OnStale) -> None:
-    """Ctrl-C mid-trial: FAIL it and queue a retry; the next worker runs it again."""
-    try:
-        frozen = study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-        on_stale.retry(study, frozen)
-    except Exception as err:  # the storage may be what failed; the next worker reaps it
-        log.warning("grid trial %d: could not record the interruption: %s", trial.number, err)

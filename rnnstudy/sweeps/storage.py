@@ -48,6 +48,8 @@ class StudyStorage:
     label: str  # masked: safe to print and log
     heartbeat: int | None  # seconds, RDB only
     lock: Callable[[], contextlib.AbstractContextManager[None]]
+    grace: int = 60  # seconds without a beat before a trial's worker counts as gone
+    interval: int = 10  # seconds between beats (the grid beats on a journal too)
 
 
 def _scheme(url: str) -> str:
@@ -62,22 +64,30 @@ def open_storage(
     grace: int = 60,
     on_stale: StaleCallback | None = None,
 ) -> StudyStorage:
-    """The storage for ``url`` (None: the local journal file ``optuna/<study>.journal``)."""
+    """The storage for ``url`` (None: the local journal file ``optuna/<study>.journal``).
+    Bad input (name, URL, a path that cannot be created, a server that does not answer) is a
+    ``ConfigError`` whose text is one line."""
+    check_study_name(study)
+    if heartbeat < 1 or grace <= heartbeat:
+        raise ConfigError(
+            f"--heartbeat/--grace: need 1 <= heartbeat < grace (got {heartbeat}, {grace})"
+        )
     if url is None or _scheme(url) == "" or _scheme(url) == "file":
         path = Path(url.split("://", 1)[-1] if url else f"optuna/{study}.journal")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        backend = JournalFileBackend(str(path.resolve()), lock_obj=FlockLock(path.resolve()))
-        lockfile = path.with_name(f"{path.name}.{study}.lock")
-        return StudyStorage(JournalStorage(backend), str(path), None, lambda: _file_lock(lockfile))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            backend = JournalFileBackend(str(path.resolve()), lock_obj=FlockLock(path.resolve()))
+            lockfile = path.with_name(f"{path.name}.{study}.lock")
+        except (OSError, ValueError) as err:
+            why = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+            raise ConfigError(f"--storage {path}: {' '.join(str(why).split())}") from None
+        lock = lambda: _file_lock(lockfile)  # noqa: E731
+        return StudyStorage(JournalStorage(backend), str(path), None, lock, grace, heartbeat)
     scheme = _scheme(url)
     if scheme not in RDB_SCHEMES:
         raise ConfigError(
             f"--storage: unsupported URL scheme {scheme!r} in {mask_secrets(url)};"
             " use a .journal file path or postgresql://, mysql://, sqlite:///"
-        )
-    if heartbeat < 1 or grace <= heartbeat:
-        raise ConfigError(
-            f"--heartbeat/--grace: need 1 <= heartbeat < grace (got {heartbeat}, {grace})"
         )
     storage = _rdb(with_driver(url), heartbeat, grace, on_stale)
     if scheme in ("postgresql", "postgres"):
@@ -88,7 +98,15 @@ def open_storage(
         db = url.split(":///", 1)[-1] or "optuna.db"
         lockfile = Path(f"{db}.{study}.lock")
         lock = lambda: _file_lock(lockfile)  # noqa: E731
-    return StudyStorage(storage, mask_secrets(url), heartbeat, lock)
+    return StudyStorage(storage, mask_secrets(url), heartbeat, lock, grace, heartbeat)
+
+
+def check_study_name(study: str) -> None:
+    """A study name that is also a file-name part (the lock file beside a journal)."""
+    if not study or len(study) > 200 or "/" in study or "\0" in study or study.startswith("."):
+        raise ConfigError(
+            f"--study {study!r}: a name of 1-200 characters, no '/', not starting with '.'"
+        )
 
 
 def with_driver(url: str) -> str:
@@ -229,6 +247,16 @@ class Heartbeat:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+
+
+def has_heartbeat(storage: BaseStorage, trial_id: int) -> bool:
+    """Whether the trial ever recorded a heartbeat (RDB; an Optuna internal table)."""
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    assert isinstance(storage, RDBStorage)
+    with _create_scoped_session(storage.scoped_session) as session:
+        return models.TrialHeartbeatModel.where_trial_id(trial_id, session) is not None
 
 
 def fail_stale(study: Study) -> None:
