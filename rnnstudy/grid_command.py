@@ -37,9 +37,10 @@ from rnnstudy import tracking
 from rnnstudy.commands import check_points, find_parent, new_parent, point_tags, summarise_parent
 from rnnstudy.config import ConfigError, parse_sets
 from rnnstudy.experiment import ExperimentFile, Point, expand, load_experiment
+from rnnstudy.helper_process import start_helper
 from rnnstudy.parallel import PointDone, run_point
 from rnnstudy.resume import children, reopen
-from rnnstudy.sweeps.cli import _die_with_parent, resolve_jobs, sigterm_as_interrupt
+from rnnstudy.sweeps.cli import resolve_jobs, sigterm_as_interrupt
 from rnnstudy.sweeps.storage import StudyStorage, check_study_name, open_storage
 from rnnstudy.tracking_names import sqlite_path
 
@@ -210,23 +211,7 @@ def _stop(procs: list[Any], wait: float = 120.0) -> None:
 def _helper(args: argparse.Namespace) -> None:
     """One helper: the same command with ``--jobs 1``; the first SIGINT/SIGTERM interrupts its
     point, later ones are ignored (Ctrl-C reaches it from the terminal and from this process)."""
-    _die_with_parent()
-    interrupted: list[int] = []
-
-    def interrupt(signum, frame):  # noqa: ARG001
-        if not interrupted:
-            interrupted.append(signum)
-            raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, interrupt)
-    signal.signal(signal.SIGTERM, interrupt)
-    import torch
-
-    from rnnstudy import startup
-
-    torch.set_num_threads(1)
-    os.environ.setdefault("MPLBACKEND", "agg")
-    startup.load_training()
+    start_helper()
     args = argparse.Namespace(
         **{**vars(args), "jobs": 1, "no_progress": True, "resume": False, "resume_from": None}
     )

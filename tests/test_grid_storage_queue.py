@@ -360,21 +360,10 @@ def test_helpers_do_not_resume(monkeypatch):
         seen.append(a)
         return 0
 
-    import torch
-
-    from rnnstudy import startup
-
     monkeypatch.setattr(grid_command, "grid_command", fake_command)
-    monkeypatch.setattr(grid_command, "_die_with_parent", lambda: None)
-    monkeypatch.setattr(startup, "load_training", lambda: None)
-    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
-    old = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-    try:
-        args = argparse.Namespace(jobs=3, no_progress=False, resume=True, resume_from="abc")
-        with pytest.raises(SystemExit) as end:
-            grid_command._helper(args)
-    finally:
-        signal.signal(signal.SIGINT, old[0])
-        signal.signal(signal.SIGTERM, old[1])
+    monkeypatch.setattr(grid_command, "start_helper", lambda: None)  # no signals, no prctl
+    args = argparse.Namespace(jobs=3, no_progress=False, resume=True, resume_from="abc")
+    with pytest.raises(SystemExit) as end:
+        grid_command._helper(args)
     assert end.value.code == 0
     assert (seen[0].jobs, seen[0].resume, seen[0].resume_from) == (1, False, None)

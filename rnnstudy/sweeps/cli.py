@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import multiprocessing as mp
 import os
 import signal
@@ -42,6 +41,7 @@ import rnnstudy.mlflow_retry as mlflow_retry
 from rnnstudy import tracking
 from rnnstudy.config import ConfigError, parse_sets
 from rnnstudy.experiment import load_experiment
+from rnnstudy.helper_process import start_helper
 from rnnstudy.parallel import cores
 from rnnstudy.sweeps import importances
 from rnnstudy.sweeps.plan import SweepPlan, make_plan
@@ -211,36 +211,10 @@ class Helpers:
         return self._collect()
 
 
-def _die_with_parent() -> None:
-    """Linux: the kernel kills this process when its parent dies (SIGKILL included), so a
-    killed sweep leaves no helper training on; its trial is then reaped like the parent's."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() == 1:  # the parent died before the call
-        os._exit(1)
-
-
 def _helper(plan: SweepPlan, url: str | None, heartbeat: int, grace: int, parent: str, results):
     """One helper worker (module docstring); the first SIGINT/SIGTERM interrupts its trial,
     later ones are ignored (Ctrl-C reaches it from the terminal and from the main process)."""
-    _die_with_parent()
-    interrupted = []
-
-    def interrupt(signum, frame):  # noqa: ARG001
-        if not interrupted:
-            interrupted.append(signum)
-            raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, interrupt)
-    signal.signal(signal.SIGTERM, interrupt)
-    import torch
-
-    from rnnstudy import startup
-
-    torch.set_num_threads(1)
-    os.environ.setdefault("MPLBACKEND", "agg")
-    startup.load_training()
+    start_helper()
     _quiet_optuna()
     mlflow_retry.install()
     report = WorkerReport()
