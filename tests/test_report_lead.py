@@ -5,6 +5,7 @@ number below is known in advance, so the table and the figures are checked again
 from __future__ import annotations
 
 import math
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -207,3 +208,10 @@ def test_first_screen_in_chromium_shows_claim_and_horizon_without_console_errors
     assert width > 500  # the image decoded
     assert "≥ 40" in text and "held: steps ratio rnn/" in text
     assert console == [], console
+    # the PDF: the title page, then the claim table, then the lead figures
+    out = subprocess.run(
+        ["pdftotext", "-layout", str(rep.pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout.split("\f")
+    assert "The claim per task" in out[1] and "held: steps ratio rnn/" in out[1]
+    first_figure = next(i for i, page in enumerate(out) if "Horizon growth" in page)
+    assert all("The claim per task" in page for page in out[1:first_figure])

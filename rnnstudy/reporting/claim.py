@@ -46,7 +46,10 @@ def build(data: ReportData) -> Table | None:
     if runs.empty or not runs["horizon"].notna().any() or not applies(data, runs):
         return None
     table = tour(data.records)[1]
-    table.columns = [c for c in table.cols if c not in ("ratio", "verdict")]
+    # the verdict first (the claim text holds ratio, interval, pairs and d*), then the rest
+    cols = [c for c in table.cols if c not in ("ratio", "verdict")]
+    lead = [c for c in ("task", "claim") if c in cols]
+    table.columns = lead + [c for c in cols if c not in lead]
     return study_table(table, "claim", CAPTION)
 
 

@@ -145,15 +145,10 @@ def _table_figs(t: Table) -> list[MplFigure]:
                 part.append(f"columns part {gi + 1} of {len(groups)}")
             title = t.title + (f" ({', '.join(part)})" if part else "")
             fig.text(0.04, 0.95, title, fontsize=14, weight="bold", va="top")
-            fig.text(
-                0.04,
-                0.905,
-                "\n".join(textwrap.wrap(t.caption, 150)),
-                fontsize=9,
-                color="0.3",
-                va="top",
-            )
-            top = 0.8 * h  # inches from the bottom
+            caption = textwrap.wrap(t.caption, 150)
+            fig.text(0.04, 0.905, "\n".join(caption), fontsize=9, color="0.3", va="top")
+            # inches from the bottom: below the caption (9 pt lines at matplotlib's 1.2 spacing)
+            top = min(0.8 * h, 0.905 * h - len(caption) * 9 * 1.2 / 72 - 0.25)
             rows = [[_clip(c) for c in cols]]
             rows += [[_clip(v) for v in r] for r in chunk[cols].itertuples(index=False)]
             right = 0.04 * w + sum(widths.values()) * char_in
@@ -194,17 +189,22 @@ def _table_figs(t: Table) -> list[MplFigure]:
 
 
 def render(path: Path, h: Header, figures: list[Figure], tables: list[Table]) -> int:
-    """Write the PDF; returns its number of pages."""
+    """Write the PDF; returns its number of pages. Page order: the title page, the lead table
+    (``tables[0]``: the study's result, e.g. the tour's claim; see ``build.lead_first``), the
+    figures in their order (the lead figures first), then the other tables."""
     pages = 0
     meta = {"Title": f"{h.experiment} — rnnstudy report", "Creator": "rnnstudy report"}
     with style(), PdfPages(path, metadata=meta) as pdf:
         pdf.savefig(_title_page(h))
         pages += 1
+        for fig in [g for t in tables[:1] for g in _table_figs(t)]:
+            pdf.savefig(fig)
+            pages += 1
         for f in figures:
             _annotate(f)
             pdf.savefig(f.fig)
             pages += 1
-        for t in tables:
+        for t in tables[1:]:
             for fig in _table_figs(t):
                 pdf.savefig(fig)
                 pages += 1
