@@ -7,6 +7,7 @@ import os
 import pytest
 import torch
 
+pytest.register_assert_rewrite("tests.experiment_helpers")
 os.environ.setdefault("MPLBACKEND", "agg")
 torch.set_num_threads(1)  # see TrainConfig.threads: spin-waiting OpenMP threads on a busy machine
 
@@ -18,6 +19,13 @@ def store(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.chdir(tmp_path)
     return uri
+
+
+@pytest.fixture
+def agg_store(store, monkeypatch):
+    """``store``, with ``MPLBACKEND=agg`` set for the CLI child processes the test starts."""
+    monkeypatch.setenv("MPLBACKEND", "agg")
+    return store
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,7 @@ runs (its rows are), so a resumed run that forgot any of them would differ.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -32,6 +29,7 @@ from mlflow.tracking import MlflowClient
 from rnnstudy.cli import main
 from rnnstudy.config import parse_run
 from rnnstudy.runner import run_one
+from tests.experiment_helpers import start_experiment
 
 POINT = """\
 name: {name}
@@ -47,15 +45,6 @@ base:
 grid:
   seed: [0]
 """
-
-
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setenv("MPLBACKEND", "agg")
-    monkeypatch.chdir(tmp_path)
-    return uri
 
 
 def write(tmp_path: Path, name: str) -> Path:
@@ -109,20 +98,14 @@ def experiment(path: Path, *extra: str) -> int:
     return main(["experiment", str(path), "--jobs", "1", "--no-progress", "--no-report", *extra])
 
 
-def test_sigkill_then_resume_continues_the_same_run(tmp_path: Path, store: str) -> None:
-    c = MlflowClient(store)
+def test_sigkill_then_resume_continues_the_same_run(tmp_path: Path, agg_store: str) -> None:
+    c = MlflowClient(agg_store)
     assert experiment(write(tmp_path, "uncut")) == 0
     (ref,) = child_runs(c, "uncut")
     assert int(ref.data.tags["checkpoint_step"]) == 380  # the last multiple of 20 before 400
 
     path = write(tmp_path, "cut")
-    cmd = [sys.executable, "-m", "rnnstudy.cli", "experiment", str(path), "--jobs", "1"]
-    proc = subprocess.Popen(
-        [*cmd, "--no-progress", "--no-report"],
-        env=os.environ.copy(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start_experiment(path)
     deadline = time.monotonic() + 120
     try:
         while True:  # until the second checkpoint is in the store
@@ -162,7 +145,7 @@ class Fail(pl.Callback):
             raise RuntimeError("interrupted")
 
 
-def test_points_flushed_past_the_checkpoint_are_not_logged_again(store: str) -> None:
+def test_points_flushed_past_the_checkpoint_are_not_logged_again(agg_store: str) -> None:
     """A failed run flushes its buffer (steps up to 135) after its checkpoint at 120; the
     continued run recomputes steps 121-135 and logs none of them twice."""
     cfg = parse_run(yaml.safe_load(POINT.format(name="x"))["base"])
@@ -170,7 +153,7 @@ def test_points_flushed_past_the_checkpoint_are_not_logged_again(store: str) -> 
     ref = run_one(cfg, experiment="flush_ref", progress=False)
     with pytest.raises(RuntimeError, match="interrupted"):
         run_one(cfg, experiment="flush_cut", progress=False, callbacks=[Fail(136)])
-    c = MlflowClient(store)
+    c = MlflowClient(agg_store)
     (failed,) = child_runs(c, "flush_cut")
     assert failed.info.status == "FAILED" and failed.data.tags["checkpoint_step"] == "120"
     assert max(s for s, _ in histories(c, failed.info.run_id)["train/loss"]) == 135

@@ -14,15 +14,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mlflow.tracking import MlflowClient
 
-from rnnstudy.cli import main
 from rnnstudy.experiment import Published, expand, load_experiment
 from rnnstudy.labels import metric_label, value_label
 from rnnstudy.resume import config_hash
 from rnnstudy.studies import STUDIES
 from rnnstudy.studies.gradprofile import reach
 from rnnstudy.studies.reproduction import find_entry
+from tests.experiment_helpers import run_quick
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = sorted((ROOT / "experiments").glob("*.yaml"))
@@ -55,19 +54,8 @@ def test_profiles(path: Path) -> None:
 def test_quick_profile_end_to_end(path: Path, module_store: str) -> None:
     exp = load_experiment(path)
     points = expand(exp, "quick")
-    args = ["--profile", "quick", "--jobs", "1", "--no-progress", "--no-report"]
-    rc = main(["experiment", str(path), *args])
-    assert rc == 0
-    c = MlflowClient(module_store)
-    eid = c.get_experiment_by_name(exp.name).experiment_id
-    parent = c.search_runs(
-        [eid],
-        "tags.`rnnstudy.kind` = 'experiment' and tags.profile = 'quick'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )[0]
+    c, parent, kids = run_quick(path, module_store, exp.name)
     assert parent.info.status == "FINISHED"
-    kids = c.search_runs([eid], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
     assert len(kids) == len(points)
     assert all(k.info.status == "FINISHED" for k in kids)
     assert {k.data.tags["config_hash"] for k in kids} == {config_hash(p.config) for p in points}

@@ -11,9 +11,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,6 +19,7 @@ from mlflow.tracking import MlflowClient
 
 from rnnstudy.cli import main
 from rnnstudy.parallel import cores
+from tests.experiment_helpers import start_experiment
 
 SIX_POINTS = """\
 name: {name}
@@ -37,15 +35,6 @@ profiles:
   full: {{}}
   quick: {{train.max_steps: 4}}
 """
-
-
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setenv("MPLBACKEND", "agg")
-    monkeypatch.chdir(tmp_path)
-    return uri
 
 
 def write(tmp_path: Path, name: str, steps: int) -> Path:
@@ -74,7 +63,7 @@ def finished(kids: list) -> list:
     return [r for r in kids if r.info.status == "FINISHED"]
 
 
-def test_default_jobs_is_the_cores_six_points(tmp_path: Path, store: str, capfd) -> None:
+def test_default_jobs_is_the_cores_six_points(tmp_path: Path, agg_store: str, capfd) -> None:
     """No --jobs: one worker process per core (issue 16), reused across points; the per-point
     lines and the summary are still printed, and the workers' validation lines reach stderr."""
     path = write(tmp_path, "six_parallel", steps=20)
@@ -88,7 +77,7 @@ def test_default_jobs_is_the_cores_six_points(tmp_path: Path, store: str, capfd)
     )
     assert "Per point" in out
     assert "step 20" in err
-    c = MlflowClient(store)
+    c = MlflowClient(agg_store)
     pid, kids = parent_and_children(c, "six_parallel")
     done = finished(kids)
     assert len(kids) == 6, [r.info.status for r in kids]  # none duplicated
@@ -98,16 +87,10 @@ def test_default_jobs_is_the_cores_six_points(tmp_path: Path, store: str, capfd)
     assert c.get_run(pid).data.metrics["summary/runs"] == 6
 
 
-def test_kill_after_two_then_resume(tmp_path: Path, store: str) -> None:
+def test_kill_after_two_then_resume(tmp_path: Path, agg_store: str) -> None:
     path = write(tmp_path, "six_resume", steps=60)
-    cmd = [sys.executable, "-m", "rnnstudy.cli", "experiment", str(path), "--jobs", "1"]
-    proc = subprocess.Popen(
-        [*cmd, "--no-progress", "--no-report"],
-        env=os.environ.copy(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    c = MlflowClient(store)
+    proc = start_experiment(path)
+    c = MlflowClient(agg_store)
     deadline = time.monotonic() + 300
     try:
         while True:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from mlflow.tracking import MlflowClient
 
 from rnnstudy.cli import main
 from rnnstudy.config import parse_run
@@ -17,6 +16,7 @@ from rnnstudy.reporting import data as data_mod
 from rnnstudy.reporting.build import lead_first
 from rnnstudy.reporting.store import open_store
 from rnnstudy.tasks import build_task
+from tests.experiment_helpers import run_quick
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = sorted((ROOT / "experiments" / "repro").glob("*.yaml"))
@@ -42,29 +42,8 @@ def test_card_in_header(path: Path) -> None:
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
 def test_quick_profile_records_repro_tag(path: Path, module_store: str) -> None:
     exp = load_experiment(path)
-    rc = main(
-        [
-            "experiment",
-            str(path),
-            "--profile",
-            "quick",
-            "--no-progress",
-            "--no-report",
-            "--jobs",
-            "1",
-        ]
-    )
-    assert rc == 0
-    c = MlflowClient(module_store)
-    eid = c.get_experiment_by_name(exp.name).experiment_id
-    parent = c.search_runs(
-        [eid],
-        "tags.`rnnstudy.kind` = 'experiment' and tags.profile = 'quick'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )[0]
+    _, parent, kids = run_quick(path, module_store, exp.name)
     assert parent.info.status == "FINISHED"
-    kids = c.search_runs([eid], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
     assert len(kids) == len(expand(exp, "quick"))
     paper = exp.summary.tags["repro"]
     assert parent.data.tags.get("repro") == paper

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnstudy import tracking
+from rnnstudy.repro import runs
 from rnnstudy.repro.published import ARJOVSKY_COPY_LSTM
 
 MARKS = (100_000, 200_000, 300_000, 400_000, 600_000, 800_000, 1_000_000)
@@ -60,28 +60,15 @@ class Curve:
 
 
 def load(name: str = "arjovsky2016_copy", profile: str = "cpu") -> tuple[str, list[Curve]]:
-    c = tracking.client()
-    exp = tracking.find_experiment(c, name)
-    if exp is None:
-        raise SystemExit(f"no experiment {name!r} in {tracking.tracking_uri()}")
-    parents = tracking.search_runs(
-        c,
-        exp.experiment_id,
-        f"tags.`rnnstudy.kind` = 'experiment' and tags.profile = '{profile}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    if not parents:
-        raise SystemExit(f"no {profile!r} run of {name!r}")
-    parent = parents[0]
+    c, parent_id, kids = runs.newest_children(name, profile)
     curves = []
-    for k in tracking.children(c, exp.experiment_id, parent.info.run_id):
+    for k in kids:
         p = k.data.params
-        hist = tracking.metric_history(c, k.info.run_id, "val/loss")
+        hist = runs.history(c, k.info.run_id, "val/loss")
         if not hist:
             continue
         batch = int(p.get("train.batch_size", 20))
-        steps = np.array([s for s, _, _ in hist], dtype=float)
+        steps = np.array([s for s, _ in hist], dtype=float)
         curves.append(
             Curve(
                 p.get("model.cell", "?"),
@@ -89,12 +76,12 @@ def load(name: str = "arjovsky2016_copy", profile: str = "cpu") -> tuple[str, li
                 p.get("seed", "?"),
                 batch,
                 steps * batch,
-                np.array([v for _, v, _ in hist]),
+                np.array([v for _, v in hist]),
                 k.info.status,
             )
         )
     curves.sort(key=lambda x: (x.cell, x.T, x.seed))
-    return parent.info.run_id, curves
+    return parent_id, curves
 
 
 def table(curves: list[Curve]) -> list[str]:
@@ -128,11 +115,7 @@ def _nearest(pts: dict[int, float], n: int) -> float:
 
 
 def figure(curves: list[Curve], path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("agg")
-    import matplotlib.pyplot as plt
-
+    plt = runs.pyplot()
     Ts = sorted({c.T for c in curves})
     fig, axes = plt.subplots(1, len(Ts), figsize=(5.6 * len(Ts), 4.2), squeeze=False)
     for ax, T in zip(axes[0], Ts, strict=True):
@@ -163,8 +146,7 @@ def figure(curves: list[Curve], path: str) -> None:
         ax.set_xlabel("training examples (thousands)")
         ax.set_ylabel("cross entropy")
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    runs.save(fig, path)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -174,11 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--figure")
     a = ap.parse_args(argv)
     parent, curves = load(a.experiment, a.profile)
-    print(f"parent run {parent} [{a.profile}]")
-    print("\n".join(table(curves)))
-    if a.figure:
-        figure(curves, a.figure)
-        print(f"figure: {a.figure}")
+    runs.read_out(f"parent run {parent} [{a.profile}]", curves, table, figure, a.figure)
 
 
 if __name__ == "__main__":

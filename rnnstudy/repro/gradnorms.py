@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnstudy import tracking
+from rnnstudy.repro import runs
 from rnnstudy.repro.published import ARJOVSKY_GRADS, ARJOVSKY_GRADS_EXIT
 
 FLOOR = -24.0  # log10 of their figure's lower edge
@@ -52,19 +53,10 @@ def published_rate(when: str, cell: str) -> tuple[float, int | None]:
 
 
 def load(name: str = "arjovsky2016_gradnorms") -> tuple[str, list[Profile]]:
-    c = tracking.client()
-    exp = tracking.find_experiment(c, name)
-    if exp is None:
-        raise SystemExit(f"no experiment {name!r} in {tracking.tracking_uri()}")
-    parent = tracking.search_runs(
-        c,
-        exp.experiment_id,
-        "tags.`rnnstudy.kind` = 'experiment'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )[0]
+    c, exp_id, parents = runs.newest_parent(name)
+    parent = parents[0]
     out = []
-    for k in tracking.children(c, exp.experiment_id, parent.info.run_id):
+    for k in tracking.children(c, exp_id, parent.info.run_id):
         z = tracking.read_npz(c, k.info.run_id, "gradtime/l0.npz")
         if z is None:
             continue
@@ -102,11 +94,7 @@ def table(profiles: list[Profile]) -> list[str]:
 
 
 def figure(profiles: list[Profile], path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("agg")
-    import matplotlib.pyplot as plt
-
+    plt = runs.pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     colours = {"rnn": "tab:red", "lstm": "tab:green"}
     for ax, (when, step, title) in zip(
@@ -143,8 +131,7 @@ def figure(profiles: list[Profile], path: str) -> None:
         ax.set_xlabel("time step t")
     axes[0].set_ylabel("log10 gradient norm")
     axes[0].legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    runs.save(fig, path)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -153,11 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--figure", help="write ours beside theirs to this PNG")
     a = ap.parse_args(argv)
     parent, profiles = load(a.experiment)
-    print(f"parent run {parent}")
-    print("\n".join(table(profiles)))
-    if a.figure:
-        figure(profiles, a.figure)
-        print(f"figure: {a.figure}")
+    runs.read_out(f"parent run {parent}", profiles, table, figure, a.figure)
 
 
 if __name__ == "__main__":

@@ -21,35 +21,18 @@ from __future__ import annotations
 import argparse
 import math
 
-from rnnstudy import tracking
+from rnnstudy.repro import runs
 
 HIT = 0.99  # val/acc >= 0.99 <=> under 1% misclassified
 
 
-def _hist(c, run_id: str, key: str) -> list[tuple[int, float]]:
-    return [(s, v) for s, v, _ in tracking.metric_history(c, run_id, key)]
-
-
 def rows(name: str = "pascanu2013", profile: str = "cpu") -> tuple[str, list[dict]]:
-    c = tracking.client()
-    exp = tracking.find_experiment(c, name)
-    if exp is None:
-        raise SystemExit(f"no experiment {name!r} in {tracking.tracking_uri()}")
-    parents = tracking.search_runs(
-        c,
-        exp.experiment_id,
-        f"tags.`rnnstudy.kind` = 'experiment' and tags.profile = '{profile}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    if not parents:
-        raise SystemExit(f"no {profile!r} run of {name!r}")
-    parent = parents[0]
+    c, parent_id, kids = runs.newest_children(name, profile)
     out = []
-    for k in tracking.children(c, exp.experiment_id, parent.info.run_id):
+    for k in kids:
         p, m = k.data.params, k.data.metrics
-        acc = _hist(c, k.info.run_id, "val/acc")
-        pre = _hist(c, k.info.run_id, "grad/norm_preclip")
+        acc = runs.history(c, k.info.run_id, "val/acc")
+        pre = runs.history(c, k.info.run_id, "grad/norm_preclip")
         hit = next((s for s, v in acc if v >= HIT), None)
         out.append(
             {
@@ -68,7 +51,7 @@ def rows(name: str = "pascanu2013", profile: str = "cpu") -> tuple[str, list[dic
             }
         )
     out.sort(key=lambda r: (r["L"], r["clip"], r["seed"]))
-    return parent.info.run_id, out
+    return parent_id, out
 
 
 def table(rs: list[dict]) -> list[str]:
@@ -104,8 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--profile", default="cpu")
     a = ap.parse_args(argv)
     parent, rs = rows(a.experiment, a.profile)
-    print(f"parent run {parent} [{a.profile}]")
-    print("\n".join(table(rs)))
+    runs.read_out(f"parent run {parent} [{a.profile}]", rs, table)
 
 
 if __name__ == "__main__":
